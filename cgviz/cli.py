@@ -1,0 +1,137 @@
+"""``python -m cgviz``: the command line.
+
+Every action of the app has a command here. A ``CgvizError`` is printed as one clear line
+(exit code 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from cgviz.errors import CgvizError
+
+
+def _tqdm_factory(name: str) -> Callable[[int, int], None]:
+    from tqdm.auto import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=name, unit="frame", dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from cgviz import datasets
+
+    command = "python -m cgviz " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None
+    out = Path(args.out) if args.out else datasets.BUNDLED_DATA_DIR
+    if args.system == "polymer":
+        infos = [datasets.generate_polymer(
+            out, args.name or f"polymer-{args.sequence}", n_chains=args.n_chains,
+            n_monomers=args.n_monomers, sequence_kind=args.sequence, n_frames=args.n_frames,
+            seed=args.seed, chains_per_system=args.chains_per_system,
+            equilibration_tau=args.equilibration_tau, platform=args.platform,
+            progress=_tqdm_factory(args.name or "polymer"), command=command)]
+    elif args.system == "alanine":
+        infos = [datasets.generate_alanine(
+            out, args.name or "alanine-dipeptide", n_trajectories=args.n_trajectories,
+            n_frames=args.n_frames, frame_interval_ps=args.frame_interval_ps, seed=args.seed,
+            solvent=args.solvent, platform=args.platform,
+            progress=_tqdm_factory(args.name or "alanine-dipeptide"), command=command)]
+    else:
+        infos = datasets.generate_preset(out, args.preset, progress_factory=_tqdm_factory,
+                                         command=command, only=args.only)
+    for info in infos:
+        print(f"{info.name}: {info.n_atoms} atoms, {len(info.trajectories)} trajectories, "
+              f"{sum(info.n_frames)} frames x {info.frame_time_ps:.3g} ps "
+              f"= {info.total_time_ns:.3g} ns -> {out}")
+    return 0
+
+
+def _cmd_demos(args: argparse.Namespace) -> int:
+    from cgviz import datasets
+
+    for info in datasets.list_demos(args.data_dir):
+        print(f"{info.name:20s} {info.system:18s} {info.n_atoms:6d} atoms  "
+              f"{len(info.trajectories)} traj  {sum(info.n_frames):7d} frames  "
+              f"{info.frame_time_ps:8.3f} ps/frame  {info.total_time_ns:8.2f} ns")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from cgviz import io
+
+    trajectory = io.load_trajectory(args.paths, topology=args.top, stride=args.stride)
+    for key, value in asdict(io.trajectory_summary(trajectory)).items():
+        print(f"{key:24s} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo-data",
+        help="simulate demo data with OpenMM (a preset, or one polymer / alanine set)",
+        description="Simulate demo data with OpenMM and write files + manifest.json. "
+        "Without a system: every demo of --preset (bundle = the files shipped with cgviz, "
+        "paper = paper-scale polymer data, tiny = seconds, for tests).",
+    )
+    demo.add_argument("system", nargs="?", choices=["polymer", "alanine"],
+                      help="generate one data set instead of a preset")
+    demo.add_argument("--preset", default="bundle", choices=["bundle", "paper", "tiny"])
+    demo.add_argument("--only", nargs="*", help="with a preset: only these demo names")
+    demo.add_argument("--out", help="output directory (default: the bundled data directory)")
+    demo.add_argument("--name", help="demo name in the manifest (file stem)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--n-frames", type=int, default=1000)
+    demo.add_argument("--platform", default=None,
+                      help="OpenMM platform (default CPU for polymer, Reference for alanine)")
+    demo.add_argument("--n-chains", type=int, default=24)
+    demo.add_argument("--n-monomers", type=int, default=50)
+    demo.add_argument("--sequence", default="blocky", choices=["blocky", "random"])
+    demo.add_argument("--chains-per-system", type=int, default=32)
+    demo.add_argument("--equilibration-tau", type=float, default=1500.0)
+    demo.add_argument("--n-trajectories", type=int, default=4)
+    demo.add_argument("--frame-interval-ps", type=float, default=1.0)
+    demo.add_argument("--solvent", default="vacuum", choices=["vacuum", "gbn2"])
+    demo.set_defaults(func=_cmd_demo_data)
+
+    demos = sub.add_parser("demos", help="list the demo data sets")
+    demos.add_argument("--data-dir", help="a directory written by demo-data (default: bundled)")
+    demos.set_defaults(func=_cmd_demos)
+
+    info = sub.add_parser("info", help="summarise a trajectory (atoms, frames, frame time)")
+    info.add_argument("paths", nargs="+")
+    info.add_argument("--top", help="topology file (needed for xtc, dcd, trr, ...)")
+    info.add_argument("--stride", type=int, default=1)
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "command", None) == "demo-data" and args.platform is None:
+        args.platform = "Reference" if args.system == "alanine" else "CPU"
+    try:
+        return int(args.func(args))
+    except CgvizError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

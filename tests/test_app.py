@@ -1,0 +1,18 @@
+"""The Streamlit app, run headless with streamlit.testing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_home_page_lists_the_bundled_demos():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "cgviz"
+    table = at.dataframe[0].value
+    assert {"alanine-dipeptide", "polymer-train", "polymer-test"} <= set(table["name"])

@@ -1,0 +1,177 @@
+"""Demo data: the bundled files and fresh generation with OpenMM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mdtraj as md
+import numpy as np
+import pytest
+
+from cgviz import CgvizError, datasets
+from cgviz.datasets import alanine, polymer
+
+BUNDLED = datasets.BUNDLED_DATA_DIR
+
+
+# ----------------------------------------------------------------------------- bundled
+
+
+def test_bundled_demos_are_listed_with_provenance():
+    demos = {d.name: d for d in datasets.list_demos()}
+    assert {"alanine-dipeptide", "polymer-train", "polymer-test"} <= set(demos)
+    for info in demos.values():
+        assert info.seed is not None and info.generator_version
+        assert info.frame_time_ps > 0
+        assert info.checksums, "every bundled file carries a checksum"
+        assert set(info.checksums) >= {info.topology, *info.trajectories}
+        assert info.extra["provenance"]["command"].startswith("python -m cgviz demo-data")
+
+
+def test_bundle_is_small_enough_for_git():
+    total = sum(p.stat().st_size for p in BUNDLED.iterdir() if p.is_file())
+    assert total < 30e6, f"bundled demo data is {total / 1e6:.1f} MB (limit about 30 MB)"
+
+
+def test_alanine_demo_is_l_alanine_with_enough_data():
+    demo = datasets.load_demo("alanine-dipeptide")
+    assert len(demo.trajectories) >= 2, "several independent trajectories"
+    assert demo.info.total_time_ns >= 20.0
+    assert demo.topology.n_atoms == 22
+    assert [r.name for r in demo.topology.residues] == ["ACE", "ALA", "NME"]
+    joined = md.join(demo.trajectories)
+    phi = md.compute_phi(joined)[1][:, 0]
+    assert np.mean(phi < 0) > 0.9, "D-alanine would have phi > 0 in most frames"
+    # Independent runs: different first frames.
+    first = [t.xyz[0] for t in demo.trajectories]
+    assert not np.allclose(first[0], first[1], atol=1e-3)
+    # Frames are 1 ps apart and masses come from the elements.
+    assert np.allclose(np.diff(demo.trajectories[0].time), 1.0)
+    assert demo.masses.sum() == pytest.approx(144.17, abs=0.05)
+
+
+@pytest.mark.parametrize("name, kind", [("polymer-train", "blocky"), ("polymer-test", "random")])
+def test_polymer_demo_is_physical(name, kind):
+    demo = datasets.load_demo(name)
+    info = demo.info
+    traj = demo.trajectories[0]
+    sequences = info.extra["sequences"]
+    assert info.extra["sequence_kind"] == kind
+    assert traj.topology.n_chains == len(sequences) == info.n_molecules
+    if name == "polymer-train":
+        assert len(sequences) >= 24 and traj.n_frames >= 1000
+    # Types and masses come from the sidecar; the topology keeps the bonds.
+    assert set(demo.atom_types) <= set(polymer.BEAD_TYPES)
+    assert np.all(demo.masses == polymer.BEAD_MASS_AMU)
+    bonds = np.array([[b[0].index, b[1].index] for b in traj.topology.bonds])
+    n_monomers = sum(len(s) for s in sequences)
+    assert len(bonds) == n_monomers + (n_monomers - len(sequences))
+    lengths = np.linalg.norm(traj.xyz[:, bonds[:, 0]] - traj.xyz[:, bonds[:, 1]], axis=-1)
+    r0 = polymer.FENE_R0 * polymer.SIGMA_NM
+    assert lengths.max() < r0, "FENE bonds never stretch beyond R0"
+    assert 0.8 * polymer.SIGMA_NM < lengths.mean() < 1.1 * polymer.SIGMA_NM
+    # Side chains are bonded to their own backbone bead and types follow the sequence.
+    first_chain = [a.name for a in traj.topology.chain(0).atoms]
+    expected = [t for letter in sequences[0] for t in polymer.MONOMER_BEADS[letter]]
+    assert first_chain == expected
+    # No two beads of a chain overlap (WCA keeps them apart).
+    chain_atoms = [a.index for a in traj.topology.chain(0).atoms]
+    xyz = traj.xyz[::50][:, chain_atoms]
+    d = np.linalg.norm(xyz[:, :, None] - xyz[:, None, :], axis=-1)
+    d[:, np.arange(len(chain_atoms)), np.arange(len(chain_atoms))] = np.inf
+    assert d.min() > 0.7 * polymer.SIGMA_NM
+
+
+def test_blocky_and_random_sequences_differ_in_block_length():
+    def mean_block(sequences):
+        runs = [len(r) for s in sequences for r in "".join(
+            c if i == 0 or c == s[i - 1] else "|" + c for i, c in enumerate(s)).split("|")]
+        return np.mean(runs)
+
+    train = datasets.demo_info("polymer-train").extra["sequences"]
+    test = datasets.demo_info("polymer-test").extra["sequences"]
+    assert mean_block(train) > 1.5 * mean_block(test)
+
+
+def test_corrupt_bundled_file_is_detected(tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(BUNDLED, copy)
+    info = datasets.demo_info("alanine-dipeptide", copy)
+    target = copy / info.trajectories[0]
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    target.write_bytes(bytes(raw))
+    with pytest.raises(CgvizError, match="checksum"):
+        datasets.load_demo("alanine-dipeptide", copy)
+    (copy / info.trajectories[1]).unlink()
+    with pytest.raises(CgvizError, match="missing"):
+        datasets.load_demo("alanine-dipeptide", copy, verify=True)
+
+
+def test_unknown_demo_and_missing_manifest(tmp_path):
+    with pytest.raises(CgvizError, match="Known demos"):
+        datasets.load_demo("no-such-demo")
+    with pytest.raises(CgvizError, match="No demo manifest"):
+        datasets.list_demos(tmp_path)
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def test_generate_tiny_preset_through_the_cli(tmp_path):
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "cgviz", "demo-data", "--preset", "tiny", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "frame/s" in result.stderr or "it/s" in result.stderr, "a progress bar is shown"
+    names = {d.name for d in datasets.list_demos(out)}
+    assert names == {"alanine-dipeptide", "polymer-train", "polymer-test"}
+    for name in names:
+        demo = datasets.load_demo(name, out)
+        assert all(t.n_frames == n for t, n in zip(demo.trajectories, demo.info.n_frames))
+        assert np.isfinite(np.concatenate([t.xyz for t in demo.trajectories])).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["demos"]["polymer-train"]
+    assert entry["generator_version"] == datasets.GENERATOR_VERSION
+    assert entry["seed"] == 1 and "--preset tiny" in entry["extra"]["provenance"]["command"]
+
+
+def test_generation_is_reproducible_for_a_seed(tmp_path):
+    kwargs = dict(name="p", n_chains=2, n_monomers=6, n_frames=5, seed=7,
+                  equilibration_tau=1.0, platform="Reference")
+    a = datasets.generate_polymer(tmp_path / "a", **kwargs)
+    b = datasets.generate_polymer(tmp_path / "b", **kwargs)
+    c = datasets.generate_polymer(tmp_path / "c", **{**kwargs, "seed": 8})
+    xa, xb, xc = (datasets.load_demo("p", tmp_path / d).trajectories[0].xyz for d in "abc")
+    assert a.extra["sequences"] == b.extra["sequences"]
+    np.testing.assert_allclose(xa, xb)
+    assert not np.allclose(xa, xc)
+    assert c.seed == 8
+
+
+def test_alanine_builder_makes_l_alanine():
+    topology, positions = alanine.build_structure()
+    assert topology.getNumAtoms() == 22
+    assert alanine.chirality_of_alanine(topology, positions) == "L"
+    # Mirror image is D: the chirality check can fail.
+    assert alanine.chirality_of_alanine(topology, positions * np.array([-1, 1, 1])) == "D"
+
+
+def test_impossible_generation_settings_are_refused(tmp_path):
+    with pytest.raises(CgvizError, match="time_step_tau"):
+        polymer.PolymerSimulationSettings(time_step_tau=0.5)
+    with pytest.raises(CgvizError, match="sequence_kind"):
+        datasets.generate_polymer(tmp_path, "x", n_chains=1, sequence_kind="alternating")
+    with pytest.raises(CgvizError, match="platform"):
+        datasets.generate_alanine(tmp_path, n_trajectories=1, n_frames=2, platform="NoSuch")
+    with pytest.raises(CgvizError, match="whole number"):
+        alanine.AlanineSimulationSettings(frame_interval_ps=0.003)
+    with pytest.raises(CgvizError, match="sequence"):
+        polymer.chain_beads("ABX")
+    assert not (Path(tmp_path) / "manifest.json").exists(), "a failed run leaves no manifest entry"
