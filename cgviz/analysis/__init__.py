@@ -1,0 +1,76 @@
+"""Analysis of trajectories, atom or bead level, reference MD or learned rollout alike.
+
+numpy arrays in, numpy arrays (or small frozen dataclasses) out, one observable per
+function, mdtraj-style ``compute_*`` names. Units: positions nm, time ps, masses amu,
+angles radians, free energies kJ/mol (or kT), divergences nats.
+
+- :mod:`~cgviz.analysis.structure`: radius of gyration (mass-weighted, about the centre
+  of mass), distances, bond lengths and angles, contact maps, collisions.
+- :mod:`~cgviz.analysis.dynamics`: normalised autocorrelation and relaxation times.
+- :mod:`~cgviz.analysis.distributions`: shared-bin histograms, Jensen-Shannon divergence.
+- :mod:`~cgviz.analysis.fes`: 2-D free energy surfaces.
+- :mod:`~cgviz.analysis.markov`: TICA and implied time scales (deeptime, imported lazily).
+
+Importing this package loads numpy only (no deeptime, torch or plotting libraries).
+"""
+
+from __future__ import annotations
+
+from cgviz.analysis.distributions import (
+    HistogramPair,
+    distribution_js,
+    histogram_2d_js,
+    histogram_pair,
+    jensen_shannon_divergence,
+)
+from cgviz.analysis.dynamics import (
+    compute_autocorrelation,
+    compute_relaxation_time,
+    compute_rg2_relaxation_time,
+)
+from cgviz.analysis.fes import FreeEnergySurface, compute_free_energy_surface
+from cgviz.analysis.markov import (
+    ImpliedTimescales,
+    TICAResult,
+    compute_implied_timescales,
+    compute_tica,
+)
+from cgviz.analysis.structure import (
+    angle_triples_from_bonds,
+    atom_pairs,
+    compute_bond_angles,
+    compute_bond_lengths,
+    compute_collision_rate,
+    compute_contact_map,
+    compute_min_nonbonded_distance,
+    compute_rg,
+    compute_rg_per_molecule,
+    pairwise_distances,
+)
+
+__all__ = [
+    "FreeEnergySurface",
+    "HistogramPair",
+    "ImpliedTimescales",
+    "TICAResult",
+    "angle_triples_from_bonds",
+    "atom_pairs",
+    "compute_autocorrelation",
+    "compute_bond_angles",
+    "compute_bond_lengths",
+    "compute_collision_rate",
+    "compute_contact_map",
+    "compute_free_energy_surface",
+    "compute_implied_timescales",
+    "compute_min_nonbonded_distance",
+    "compute_relaxation_time",
+    "compute_rg",
+    "compute_rg2_relaxation_time",
+    "compute_rg_per_molecule",
+    "compute_tica",
+    "distribution_js",
+    "histogram_2d_js",
+    "histogram_pair",
+    "jensen_shannon_divergence",
+    "pairwise_distances",
+]
