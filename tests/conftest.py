@@ -1,0 +1,92 @@
+"""Shared pytest fixtures: tiny all-atom and bead systems built with the mdtraj Topology API."""
+
+from __future__ import annotations
+
+import mdtraj as md
+import numpy as np
+import pytest
+
+
+def build_peptide_topology(n_alanines: int = 3) -> md.Topology:
+    """ACE-(ALA)n-NME with heavy atoms, amide H and bonds: 3 + 6 n + 2 atoms."""
+    element = md.element
+    topology = md.Topology()
+    chain = topology.add_chain()
+    cap = topology.add_residue("ACE", chain, resSeq=1)
+    methyl = topology.add_atom("CH3", element.carbon, cap)
+    carbon = topology.add_atom("C", element.carbon, cap)
+    oxygen = topology.add_atom("O", element.oxygen, cap)
+    topology.add_bond(methyl, carbon)
+    topology.add_bond(carbon, oxygen)
+    previous_carbon = carbon
+    for number in range(n_alanines):
+        residue = topology.add_residue("ALA", chain, resSeq=2 + number)
+        nitrogen = topology.add_atom("N", element.nitrogen, residue)
+        hydrogen = topology.add_atom("H", element.hydrogen, residue)
+        alpha = topology.add_atom("CA", element.carbon, residue)
+        beta = topology.add_atom("CB", element.carbon, residue)
+        carbon = topology.add_atom("C", element.carbon, residue)
+        oxygen = topology.add_atom("O", element.oxygen, residue)
+        for first, second in [
+            (previous_carbon, nitrogen),
+            (nitrogen, hydrogen),
+            (nitrogen, alpha),
+            (alpha, beta),
+            (alpha, carbon),
+            (carbon, oxygen),
+        ]:
+            topology.add_bond(first, second)
+        previous_carbon = carbon
+    cap = topology.add_residue("NME", chain, resSeq=2 + n_alanines)
+    nitrogen = topology.add_atom("N", element.nitrogen, cap)
+    methyl = topology.add_atom("C", element.carbon, cap)
+    topology.add_bond(previous_carbon, nitrogen)
+    topology.add_bond(nitrogen, methyl)
+    return topology
+
+
+def build_bead_topology(n_monomers: int = 4) -> md.Topology:
+    """A bead copolymer: per monomer a backbone bead (B1/B2) and a side bead (S1/S2)."""
+    topology = md.Topology()
+    chain = topology.add_chain()
+    previous = None
+    for number in range(n_monomers):
+        kind = 1 + number % 2
+        residue = topology.add_residue(f"MN{'AB'[kind - 1]}", chain, resSeq=number + 1)
+        backbone = topology.add_atom(f"B{kind}", md.element.virtual_site, residue)
+        side = topology.add_atom(f"S{kind}", md.element.virtual_site, residue)
+        topology.add_bond(backbone, side)
+        if previous is not None:
+            topology.add_bond(previous, backbone)
+        previous = backbone
+    return topology
+
+
+def random_coil(n_frames: int, n_atoms: int, seed: int = 0) -> np.ndarray:
+    """(n_frames, n_atoms, 3) float32 nm: a random-walk structure plus per-frame jitter."""
+    rng = np.random.default_rng(seed)
+    base = np.cumsum(rng.normal(0.0, 0.09, size=(1, n_atoms, 3)), axis=1) + 1.5
+    return (base + rng.normal(0.0, 0.03, size=(n_frames, n_atoms, 3))).astype(np.float32)
+
+
+@pytest.fixture
+def peptide_traj() -> md.Trajectory:
+    """ACE-ALA3-NME, 23 atoms, 20 frames every 2 ps from t = 0, 3 nm cubic box."""
+    topology = build_peptide_topology(3)
+    n_frames = 20
+    return md.Trajectory(
+        random_coil(n_frames, topology.n_atoms),
+        topology,
+        time=np.arange(n_frames) * 2.0,
+        unitcell_lengths=np.full((n_frames, 3), 3.0),
+        unitcell_angles=np.full((n_frames, 3), 90.0),
+    )
+
+
+@pytest.fixture
+def bead_traj() -> md.Trajectory:
+    """A 4-monomer bead chain (8 virtual-site beads), 15 frames every 5 ps, no box."""
+    topology = build_bead_topology(4)
+    return md.Trajectory(
+        random_coil(15, topology.n_atoms, seed=1), topology, time=np.arange(15) * 5.0
+    )
