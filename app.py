@@ -1,10 +1,17 @@
 """cgviz home page: what cgviz is, the bundled demo data, where to go next."""
 
+import mdtraj as md
 import streamlit as st
 
-from cgviz import CgvizError, __version__, datasets
+from cgviz import CgvizError, __version__, datasets, figures
 
 st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
+
+
+@st.cache_resource(show_spinner="Loading demo data ...")
+def load_demo(name: str) -> datasets.Demo:
+    return datasets.load_demo(name)
+
 
 st.title("cgviz")
 st.markdown(
@@ -16,31 +23,43 @@ st.markdown(
 )
 
 st.subheader("Bundled demo data")
-st.caption("Simulated with OpenMM by `python -m cgviz demo-data`; they work offline.")
+st.caption("Simulated with OpenMM by `python -m cgviz demo-data`; everything works offline.")
 try:
-    demos = datasets.list_demos()
+    demos = {d.name: d for d in datasets.list_demos()}
 except CgvizError as error:
     st.error(f"The bundled demo data cannot be read: {error}")
-    demos = []
+    demos = {}
 if demos:
     st.dataframe(
         [
-            {
-                "name": d.name,
-                "system": d.system,
-                "atoms": d.n_atoms,
-                "molecules": d.n_molecules,
-                "trajectories": len(d.trajectories),
-                "frames": sum(d.n_frames),
-                "frame time (ps)": round(d.frame_time_ps, 3),
-                "total (ns)": round(d.total_time_ns, 2),
-                "description": d.description,
-            }
-            for d in demos
+            {"name": d.name, "system": d.system, "atoms": d.n_atoms, "molecules": d.n_molecules,
+             "trajectories": len(d.trajectories), "frames": sum(d.n_frames),
+             "frame time (ps)": round(d.frame_time_ps, 3), "total (ns)": round(d.total_time_ns, 2),
+             "description": d.description}
+            for d in demos.values()
         ],
         hide_index=True,
         width="stretch",
     )
+    left, right = st.columns(2)
+    try:
+        if "polymer-train" in demos:
+            polymer = load_demo("polymer-train")
+            chain = [a.index for a in polymer.topology.chain(0).atoms]
+            sub = polymer.trajectories[0].atom_slice(chain)[-1]
+            bonds = [(b[0].index, b[1].index) for b in sub.topology.bonds]
+            left.plotly_chart(figures.molecule_3d(
+                sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
+                title="Copolymer chain 1 of polymer-train, last frame"), width="stretch")
+        if "alanine-dipeptide" in demos:
+            ala = load_demo("alanine-dipeptide")
+            joined = md.join(ala.trajectories)
+            right.plotly_chart(figures.ramachandran(
+                md.compute_phi(joined)[1], md.compute_psi(joined)[1],
+                title=f"Alanine dipeptide, {ala.info.total_time_ns:.0f} ns: free energy (kJ/mol)"),
+                width="stretch")
+    except CgvizError as error:
+        st.error(f"A demo failed to load: {error}")
 
 st.subheader("Where to go next")
 st.markdown(

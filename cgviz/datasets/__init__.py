@@ -154,7 +154,7 @@ def load_demo(name: str, data_dir: str | Path | None = None, verify: bool = True
     data_dir: a directory written by ``python -m cgviz demo-data``; default: the bundled one.
     verify: check each file's SHA-256 against the manifest first (a few ms per MB).
     """
-    import mdtraj as md
+    from cgviz import io
 
     directory = Path(data_dir) if data_dir else BUNDLED_DATA_DIR
     info = demo_info(name, directory)
@@ -167,36 +167,20 @@ def load_demo(name: str, data_dir: str | Path | None = None, verify: bool = True
         if _sha256(path) != expected:
             raise CgvizError(f"Demo file {path} does not match its checksum (changed or corrupt).",
                              hint="Restore it from git or regenerate the demo data.")
-    topology = md.load_topology(str(paths["topology"]))
-    trajectories = []
-    for path, n_frames in zip(paths["trajectories"], info.n_frames):
-        traj = md.load(str(path), top=topology)
-        traj.time = np.arange(traj.n_frames) * info.frame_time_ps
+    trajectories = io.load_trajectory(
+        [str(p) for p in paths["trajectories"]], topology=str(paths["topology"]),
+        concatenate=False, frame_time_ps=info.frame_time_ps,
+    )
+    for path, traj, n_frames in zip(paths["trajectories"], trajectories, info.n_frames):
         if traj.n_frames != n_frames:
             raise CgvizError(f"Demo file {path} has {traj.n_frames} frames, the manifest says "
                              f"{n_frames}.", hint="Regenerate the demo data.")
-        trajectories.append(traj)
-    if paths["atom_properties"] is not None:
-        sidecar = json.loads(Path(paths["atom_properties"]).read_text())
-        types = tuple(sidecar["type_names"])
-        masses = np.asarray(sidecar["masses_amu"], dtype=np.float64)
-    else:
-        types = tuple(a.element.symbol for a in topology.atoms)
-        masses = np.array([a.element.mass for a in topology.atoms], dtype=np.float64)
-    return Demo(info=info, trajectories=trajectories, atom_types=types, masses=masses)
+    props = io.atom_properties(trajectories[0].topology, paths["atom_properties"])
+    return Demo(info=info, trajectories=trajectories, atom_types=props.type_names,
+                masses=props.masses)
 
 
 # --------------------------------------------------------------------------- generation
-
-
-def _write_sidecar(path: Path, type_names: list[str], masses: np.ndarray) -> None:
-    data = {
-        "format": "cgviz-atom-properties",
-        "version": 1,
-        "type_names": list(type_names),
-        "masses_amu": [float(m) for m in masses],
-    }
-    path.write_text(json.dumps(data) + "\n")
 
 
 def _provenance(seed: int, command: str | None, wall_time_s: float) -> dict[str, Any]:
@@ -241,6 +225,7 @@ def generate_polymer(
     """
     import mdtraj as md
 
+    from cgviz import io
     from cgviz.datasets import polymer
 
     if sequence_kind not in ("blocky", "random"):
@@ -279,8 +264,8 @@ def generate_polymer(
     traj[0].save_pdb(str(out / files["topology"]))
     traj.save_xtc(str(out / files["trajectory"]))
     types = polymer.atom_type_names(sequences)
-    _write_sidecar(out / files["atom_properties"], types,
-                   np.full(len(types), polymer.BEAD_MASS_AMU))
+    io.write_atom_properties(out / files["atom_properties"], io.AtomProperties(
+        tuple(types), np.full(len(types), polymer.BEAD_MASS_AMU)))
     entry = {
         "name": name,
         "system": "copolymer",
