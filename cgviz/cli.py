@@ -79,6 +79,59 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_status(status) -> None:
+    from dataclasses import asdict as _asdict
+
+    for key, value in _asdict(status).items():
+        if key in ("created", "started", "ended") and value:
+            import time
+
+            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+        print(f"{key:22s} {value}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cgviz import jobs
+
+    return jobs.drive(args.run_dir, resume_run=args.resume,
+                      wait_for_launcher=args.wait_for_launcher)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from cgviz import jobs
+
+    if args.action == "list":
+        runs = jobs.list_runs(args.runs_dir)
+        if not runs:
+            print(f"no runs in {args.runs_dir or jobs.default_runs_dir()}")
+        for s in runs:
+            progress = f"{100 * s.progress:5.1f}%" if s.progress is not None else "     -"
+            print(f"{s.name:32s} {s.state:12s} {s.task:12s} {s.device:10s} step {s.step:8d} "
+                  f"{progress}  {s.reason[:60]}")
+        return 0
+    if args.action == "start":
+        spec = jobs.RunSpec.from_file(args.target)
+        _print_status(jobs.start(spec, runs_dir=args.runs_dir, device=args.device,
+                                 name=args.name))
+        return 0
+    if not args.target:
+        raise CgvizError(f"`runs {args.action}` needs a run name.")
+    if args.action == "show":
+        _print_status(jobs.status(args.target, args.runs_dir))
+        frame = jobs.metrics(args.target, args.runs_dir)
+        if len(frame):
+            print("\nlast metrics:")
+            print(frame.tail(5).to_string(index=False))
+    elif args.action == "cancel":
+        _print_status(jobs.cancel(args.target, args.runs_dir, timeout_s=args.timeout))
+    elif args.action == "resume":
+        _print_status(jobs.resume(args.target, args.runs_dir))
+    elif args.action == "delete":
+        jobs.delete(args.target, args.runs_dir)
+        print(f"deleted {args.target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--top", help="topology file (needed for xtc, dcd, trr, ...)")
     info.add_argument("--stride", type=int, default=1)
     info.set_defaults(func=_cmd_info)
+
+    run = sub.add_parser("run", help="drive one run directory in this process (used by cgviz.jobs)")
+    run.add_argument("run_dir")
+    run.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    run.add_argument("--wait-for-launcher", action="store_true", help=argparse.SUPPRESS)
+    run.set_defaults(func=_cmd_run)
+
+    runs = sub.add_parser("runs", help="background training runs: list, start, show, cancel, "
+                          "resume, delete")
+    runs.add_argument("action", choices=["list", "start", "show", "cancel", "resume", "delete"])
+    runs.add_argument("target", nargs="?", help="run name (or a run file, for start)")
+    runs.add_argument("--runs-dir", help="where runs live (default ./runs or $CGVIZ_RUNS_DIR)")
+    runs.add_argument("--device", help="start: cpu, cuda:N or cuda:0,1 (overrides the run file)")
+    runs.add_argument("--name", help="start: the run's name (overrides the run file)")
+    runs.add_argument("--timeout", type=float, default=30.0,
+                      help="cancel: seconds to wait before killing the process")
+    runs.set_defaults(func=_cmd_runs)
     return parser
 
 

@@ -1,0 +1,49 @@
+"""A tiny real training task for the jobs tests: least-squares fit of a linear model.
+
+Run files name it as ``task: "jobtasks:linear_regression"`` (the tests put this folder on
+PYTHONPATH). It follows the task contract of ``cgviz.jobs``: resumes from
+``ctx.resume_state``, logs every step, checkpoints every ``ctx.checkpoint_every`` steps,
+stops cleanly when ``ctx.should_stop()``.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def linear_regression(ctx) -> None:
+    import torch
+
+    steps = int(ctx.config.get("steps", 50))
+    sleep_s = float(ctx.config.get("sleep_s", 0.0))
+    generator = torch.Generator().manual_seed(int(ctx.config.get("seed", 0)))
+    x = torch.randn(256, 4, generator=generator)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.01 * torch.randn(256, generator=generator)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(ctx.config.get("lr", 0.05)))
+    step = 0
+    if ctx.resume_state is not None:
+        model.load_state_dict(ctx.resume_state["model"])
+        optimizer.load_state_dict(ctx.resume_state["optimizer"])
+        step = int(ctx.resume_state["step"])
+
+    def state():
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+
+    while step < steps:
+        if ctx.should_stop():
+            ctx.save_checkpoint(state(), step, total_steps=steps)
+            return
+        loss = torch.mean((model(x).squeeze(-1) - y) ** 2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step += 1
+        ctx.log(step, loss=float(loss))
+        ctx.progress(step, steps)
+        if step % ctx.checkpoint_every == 0:
+            ctx.save_checkpoint(state(), step, total_steps=steps)
+        if sleep_s:
+            time.sleep(sleep_s)
+    ctx.save_checkpoint(state(), step, total_steps=steps, final=True)
+    ctx.progress(step, steps, force=True)
