@@ -211,3 +211,18 @@ def test_cli_runs_list_show(tmp_path):
     out = subprocess.run([sys.executable, "-m", "cgviz", "runs", "show", "../x", "--runs-dir",
                           str(runs)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "not allowed" in out.stderr
+
+
+def test_run_survives_the_starting_process_exiting(tmp_path):
+    runs = tmp_path / "runs"
+    code = (
+        "from cgviz import jobs; "
+        f"jobs.start(jobs.RunSpec(task={TASK!r}, config={{'steps': 80, 'sleep_s': 0.01}}), "
+        f"runs_dir={str(runs)!r}, name='orphan')"
+    )
+    launcher = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120)
+    assert launcher.returncode == 0, launcher.stderr
+    # The launcher is gone; the run goes on and is watched from this (third) process.
+    final = jobs.wait("orphan", runs, timeout_s=120)
+    assert final.state == "completed" and final.step == 80
