@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--timeout", type=float, default=30.0,
                       help="cancel: seconds to wait before killing the process")
     runs.set_defaults(func=_cmd_runs)
+    __import__("cgviz.memnets.cli", fromlist=["register"]).register(sub)  # no torch import
     return parser
 
 
