@@ -62,14 +62,15 @@ _METHODS = ("auto", "dense", "kdtree")
 class BeadGraph(NamedTuple):
     """A bead graph ready for message passing.
 
-    Shapes: ``edge_index`` (2, n_edges) int64; ``edge_type`` (n_edges,) int64 in
-    {EDGE_TYPE_SPATIAL, EDGE_TYPE_BOND}; ``edge_attr`` (n_edges, 4) float, see
-    :func:`edge_features`.
+    Shapes: ``edge_index`` (2, n_edges) int64; ``edge_attr`` (n_edges, 4) float, see
+    :func:`edge_features`; ``edge_type`` (n_edges,) int64 in {EDGE_TYPE_SPATIAL,
+    EDGE_TYPE_BOND}. The field order matches the networks' ``forward(...,
+    edge_index, edge_attr, edge_type)``, so ``net(..., *graph)`` works.
     """
 
     edge_index: Tensor
-    edge_type: Tensor
     edge_attr: Tensor
+    edge_type: Tensor
 
 
 # ---------------------------------------------------------------------------------------
@@ -458,4 +459,4 @@ def build_bead_graph(
     edge_index = edge_index.to(positions.device)
     edge_type = edge_type.to(positions.device)
     attributes = edge_features(positions, edge_index, cutoff, periodic_box, batch)
-    return BeadGraph(edge_index, edge_type, attributes)
+    return BeadGraph(edge_index, attributes, edge_type)
