@@ -138,3 +138,28 @@ def test_memnets_terms_gradient_flows_in_float32():
     terms.loss.backward()
     assert weight.grad is not None and torch.isfinite(weight.grad).all()
     assert terms.loss.dtype == torch.float32
+
+
+def test_memnets_terms_match_modes_whose_eigenvalues_cross():
+    """Mode A (slow + fast parts) is below mode B at tau_0 = 1 but far above it at the long
+    lags. Sorting per lag swaps them; matching keeps A's own ln lambda(tau_0) for A."""
+    rng = np.random.default_rng(6)
+    n = 200000
+
+    def ar(a):
+        return scipy.signal.lfilter([1.0], [1.0, -a], rng.normal(size=n) * np.sqrt(1 - a * a))
+
+    mode_a = ar(np.exp(-1 / 200)) + ar(np.exp(-1.0))
+    mode_b = ar(np.exp(-1 / 5))
+    series = np.stack([mode_a, mode_b], axis=1)
+    lags = [1, 10, 12, 14]
+    start = np.arange(n - max(lags))
+    chis = [torch.from_numpy(series[start])] + [torch.from_numpy(series[start + lag]) for lag in lags]
+    matched = loss.memnets_terms(chis, lags, gamma=0.5)
+    swapped = loss.memnets_terms(chis, lags, gamma=0.5, match_modes=False)
+    alone = loss.memnets_terms([c[:, :1] for c in chis], lags, gamma=0.5)
+    # matched mode 1 is A, with A's own short-lag eigenvalue
+    assert matched.log_lambda[0, 0].item() == pytest.approx(alone.log_lambda[0, 0].item(), abs=0.01)
+    assert matched.m0[0].item() == pytest.approx(alone.m0[0].item(), abs=0.01)
+    # per-lag sorting put B's larger short-lag eigenvalue into mode 1
+    assert swapped.log_lambda[0, 0].item() > alone.log_lambda[0, 0].item() + 0.1

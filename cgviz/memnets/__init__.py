@@ -36,6 +36,7 @@ _EXPORTS = {
     "igme_window_scan": "igme",
     "tica_baseline": "igme",
     "vampnet_baseline": "igme",
+    "compare_cvs": "igme",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -324,3 +324,21 @@ def vampnet_baseline(features: Any, lagtime: int, dim: int = 2,
     scores = np.asarray(vampnet.train_scores)[:, 1] if len(vampnet.train_scores) else None
     return BaselineCVs("VAMPnets", projection.transform(outputs), lagtime,
                        projection.timescales_frames, scores)
+
+
+def compare_cvs(cv_sets: dict[str, Any], lagtimes: Sequence[int],
+                fit_lagtimes: Sequence[int] | None = None, tau_0: int | None = None,
+                n_modes: int | None = None, dt: float | None = None) -> list[IGMEAnalysis]:
+    """The same IGME analysis for several CV sets, e.g. ``{"MEMnets": ..., "TICA": ...,
+    "VAMPnets": ...}`` (values: CV arrays, lists of them, or :class:`BaselineCVs`), ready
+    for the figure builders that take a list of analyses."""
+    if not cv_sets:
+        raise CgvizError("compare_cvs needs at least one set of CVs.")
+    analyses = []
+    for label, cvs in cv_sets.items():
+        values = cvs.cvs if isinstance(cvs, BaselineCVs) else cvs
+        analyses.append(igme_analysis(values, lagtimes, fit_lagtimes, tau_0, n_modes, dt, label))
+    return analyses
+
+
+__all__.append("compare_cvs")
