@@ -186,7 +186,8 @@ def test_edge_features_values_periodic_and_gradients():
         np.testing.assert_allclose(features[k, :3].detach().numpy(), r / cutoff, atol=1e-6)
         np.testing.assert_allclose(float(features[k, 3].detach()), np.linalg.norm(r) / cutoff,
                                    atol=1e-6)
-    assert float(features[2, 0].detach()) == pytest.approx(0.2 / cutoff, abs=1e-5)  # 1.9 -> 0.1 image
+    # edge 2 -> 0: x_0 - x_2 = 0.1 - 1.9 = -1.8 nm, whose minimum image is +0.2 nm
+    assert float(features[2, 0].detach()) == pytest.approx(0.2 / cutoff, abs=1e-5)
     features.sum().backward()
     assert torch.isfinite(positions.grad).all()
     # translation invariance of the features

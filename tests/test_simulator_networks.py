@@ -19,6 +19,7 @@ from cgviz.simulator.networks import (
     DynamicsGNN,
     EmbeddingGNN,
     EquivariantDynamicsGNN,
+    EquivariantScoreGNN,
     ScoreGNN,
     count_parameters,
 )
@@ -58,7 +59,8 @@ def make_networks(dtype=torch.float64, seed=0):
     plain = DynamicsGNN(16, HISTORY, latent_size=32, n_layers=2)
     equivariant = EquivariantDynamicsGNN(16, HISTORY, latent_size=32, n_layers=2)
     score = ScoreGNN(32, latent_size=32, n_layers=2)
-    return [net.to(dtype) for net in (embedding, plain, equivariant, score)]
+    equivariant_score = EquivariantScoreGNN(32, latent_size=32, n_layers=2)
+    return [net.to(dtype) for net in (embedding, plain, equivariant, score, equivariant_score)]
 
 
 def run_dynamics(net, history, batch, bonds, bead_embeddings, masses):
@@ -77,14 +79,14 @@ def random_rotation(seed: int, dtype=torch.float64) -> torch.Tensor:
 
 @pytest.fixture
 def setup():
-    embedding, plain, equivariant, score = make_networks()
+    embedding, plain, equivariant, score, equivariant_score = make_networks()
     history, batch, bonds = chain_history(1)
     n_beads = history.shape[1]
     generator = torch.Generator().manual_seed(3)
     bead_embeddings = torch.randn(n_beads, 16, generator=generator, dtype=torch.float64)
     masses = torch.rand(n_beads, generator=generator, dtype=torch.float64) + 0.5
     return dict(embedding=embedding, plain=plain, equivariant=equivariant, score=score,
-                history=history, batch=batch, bonds=bonds, emb=bead_embeddings,
+                equivariant_score=equivariant_score, history=history, batch=batch, bonds=bonds, emb=bead_embeddings,
                 masses=masses)
 
 
@@ -104,6 +106,8 @@ def test_output_shapes_and_sigma_floor(setup):
     score = setup["score"](out.latent, setup["masses"], *graph,
                            noise_level=torch.full((n_beads,), 0.05, dtype=torch.float64))
     assert score.shape == (n_beads, 3)
+    assert setup["equivariant_score"](out.latent, setup["masses"], *graph,
+                                      noise_level=0.05).shape == (n_beads, 3)
     with pytest.raises(CgvizError, match="velocities"):
         setup["plain"](setup["emb"], velocities[:, 1:], setup["masses"], *graph)
 
@@ -139,25 +143,48 @@ def test_equivariant_variant_is_rotation_equivariant_and_plain_is_not(setup):
     assert float(error) > 0.05, "the plain network should not be rotation-equivariant"
 
 
-def test_score_is_network_output_over_noise_level(setup):
+@pytest.mark.parametrize("name", ["score", "equivariant_score"])
+def test_score_is_network_output_over_noise_level(setup, name):
+    network = setup[name]
     velocities, graph = dynamics_inputs(setup["history"], setup["batch"], setup["bonds"])
     latent = setup["plain"](setup["emb"], velocities, setup["masses"], *graph).latent
     n_beads = latent.shape[0]
-    small = setup["score"](latent, setup["masses"], *graph, noise_level=0.01)
-    large = setup["score"](latent, setup["masses"], *graph,
-                           noise_level=torch.full((n_beads,), 0.04, dtype=torch.float64))
+    small = network(latent, setup["masses"], *graph, noise_level=0.01)
+    large = network(latent, setup["masses"], *graph,
+                    noise_level=torch.full((n_beads,), 0.04, dtype=torch.float64))
+    assert float(small.abs().mean()) > 1e-3
     torch.testing.assert_close(small * 0.01, large * 0.04)
     per_system = torch.tensor([0.01, 0.04], dtype=torch.float64)[setup["batch"]]
-    mixed = setup["score"](latent, setup["masses"], *graph, noise_level=per_system)
+    mixed = network(latent, setup["masses"], *graph, noise_level=per_system)
     first = setup["batch"] == 0
     torch.testing.assert_close(mixed[first], small[first])
     torch.testing.assert_close(mixed[~first], large[~first])
     shifted_graph = build_bead_graph(setup["history"][-1] + 5.0, CUTOFF, setup["bonds"],
                                      batch=setup["batch"])
-    shifted = setup["score"](latent, setup["masses"], *shifted_graph, noise_level=0.01)
+    shifted = network(latent, setup["masses"], *shifted_graph, noise_level=0.01)
     torch.testing.assert_close(shifted, small)
     with pytest.raises(CgvizError, match="noise_level"):
-        setup["score"](latent, setup["masses"], *graph, noise_level=torch.ones(3))
+        network(latent, setup["masses"], *graph, noise_level=torch.ones(3))
+
+
+def test_equivariant_score_rotates_with_the_configuration(setup):
+    noisy = setup["history"][-1]
+    rotation = random_rotation(11)
+    turned_positions = noisy @ rotation.T
+    latent = torch.randn(noisy.shape[0], 32, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(2))
+    results = {}
+    for name in ("equivariant_score", "score"):
+        base = setup[name](latent, setup["masses"],
+                           *build_bead_graph(noisy, CUTOFF, setup["bonds"], batch=setup["batch"]),
+                           noise_level=0.02)
+        turned = setup[name](latent, setup["masses"],
+                             *build_bead_graph(turned_positions, CUTOFF, setup["bonds"],
+                                               batch=setup["batch"]),
+                             noise_level=0.02)
+        results[name] = float((turned - base @ rotation.T).norm() / base.norm())
+    assert results["equivariant_score"] < 1e-9
+    assert results["score"] > 0.05, "the plain score network should not be equivariant"
 
 
 def test_embedding_gnn_pools_atoms_and_sees_only_the_graph():
@@ -192,17 +219,17 @@ def test_every_parameter_gets_a_gradient(setup):
     atom_types = torch.tensor([0, 1, 2, 3, 1, 0])
     bond_index = torch.tensor([[0, 1, 2, 3, 4, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0, 1, 2, 3, 4]])
     embedding = setup["embedding"]
-    for name in ("plain", "equivariant"):
+    for name, score_name in (("plain", "score"), ("equivariant", "equivariant_score")):
         pooled = embedding.embed_beads(atom_types, torch.ones(6, dtype=torch.float64),
                                        bond_index, torch.tensor([0, 0, 0, 1, 1, 1]), 2)
         bead_embeddings = setup["emb"] + pooled.sum()  # a gradient path through the embedding
         out = setup[name](bead_embeddings, velocities, setup["masses"], *graph)
-        score = setup["score"](out.latent, setup["masses"], *graph, noise_level=0.1)
+        score = setup[score_name](out.latent, setup["masses"], *graph, noise_level=0.1)
         loss = (out.mu.square().sum() + out.sigma.log().sum() + score.square().sum())
-        for net in (embedding, setup[name], setup["score"]):
+        for net in (embedding, setup[name], setup[score_name]):
             net.zero_grad()
         loss.backward()
-        for net in (embedding, setup[name], setup["score"]):
+        for net in (embedding, setup[name], setup[score_name]):
             missing = [n for n, p in net.named_parameters()
                        if p.grad is None or not torch.isfinite(p.grad).all()
                        or float(p.grad.abs().sum()) == 0.0]
@@ -211,7 +238,8 @@ def test_every_parameter_gets_a_gradient(setup):
 
 def test_reset_parameters_reinitialises_deterministically():
     for build in (lambda: EmbeddingGNN(3, 8, 2, 8), lambda: DynamicsGNN(8, 4, 16, 2),
-                  lambda: EquivariantDynamicsGNN(8, 4, 16, 2), lambda: ScoreGNN(16, 16, 2)):
+                  lambda: EquivariantDynamicsGNN(8, 4, 16, 2), lambda: ScoreGNN(16, 16, 2),
+                  lambda: EquivariantScoreGNN(16, 16, 2)):
         net = build()
         with torch.no_grad():
             for parameter in net.parameters():

@@ -8,7 +8,9 @@
   each bead's acceleration. :class:`EquivariantDynamicsGNN` is an SE(3)-equivariant
   drop-in alternative (EGNN-style readout on relative vectors).
 * :class:`ScoreGNN` estimates the score ``grad log p(x~)`` of a noisy next configuration,
-  for denoising-score-matching training and annealed-Langevin refinement.
+  for denoising-score-matching training and annealed-Langevin refinement;
+  :class:`EquivariantScoreGNN` is its equivariant counterpart (pair it with
+  :class:`EquivariantDynamicsGNN` so that refined rollouts stay equivariant).
 
 Message passing is done by :class:`InteractionLayer` (and :class:`InvariantInteractionLayer`
 in the equivariant variant), ``torch_geometric.nn.MessagePassing`` subclasses; the
@@ -47,6 +49,7 @@ __all__ = [
     "DynamicsGNN",
     "EquivariantDynamicsGNN",
     "ScoreGNN",
+    "EquivariantScoreGNN",
     "DynamicsOutput",
     "count_parameters",
 ]
@@ -455,6 +458,18 @@ class EquivariantDynamicsGNN(nn.Module):
 # ---------------------------------------------------------------------------------------
 
 
+def _noise_column(noise_level: Tensor | float, n_beads: int, like: Tensor) -> Tensor:
+    noise = torch.as_tensor(noise_level, dtype=like.dtype, device=like.device)
+    noise = noise.reshape(-1, 1) if noise.ndim else noise.reshape(1, 1)
+    if noise.shape[0] not in (1, n_beads):
+        raise CgvizError(f"noise_level must be a scalar or one value per bead "
+                         f"({n_beads}), got shape {tuple(noise.shape)}.",
+                         hint="Broadcast the per-system level to its beads: s[batch].")
+    if bool((noise <= 0).any()):
+        raise CgvizError("noise_level must be > 0.", hint="Use the geometric ladder.")
+    return noise
+
+
 class ScoreGNN(nn.Module):
     """Score of the noisy next configuration, ``score(x~) ~ grad log p(x~)`` (1.2, item 3).
 
@@ -505,19 +520,61 @@ class ScoreGNN(nn.Module):
 
     def forward(self, dynamics_latent: Tensor, bead_masses: Tensor, edge_index: Tensor,
                 edge_attr: Tensor, edge_type: Tensor, noise_level: Tensor) -> Tensor:
-        n_beads = dynamics_latent.shape[0]
-        noise = torch.as_tensor(noise_level, dtype=dynamics_latent.dtype,
-                                device=dynamics_latent.device)
-        noise = noise.reshape(-1, 1) if noise.ndim else noise.reshape(1, 1)
-        if noise.shape[0] not in (1, n_beads):
-            raise CgvizError(f"noise_level must be a scalar or one value per bead "
-                             f"({n_beads}), got shape {tuple(noise.shape)}.",
-                             hint="Broadcast the per-system level to its beads: s[batch].")
-        if bool((noise <= 0).any()):
-            raise CgvizError("noise_level must be > 0.", hint="Use the geometric ladder.")
+        noise = _noise_column(noise_level, dynamics_latent.shape[0], dynamics_latent)
         nodes = self.node_encoder(torch.cat([dynamics_latent, bead_masses[:, None]], -1))
         edges = self.edge_encoder(
             torch.cat([edge_attr, self.edge_type_embedding(edge_type)], dim=-1))
         for layer in self.layers:
             nodes, edges = layer(nodes, edge_index, edges)
         return self.decoder(nodes) / noise
+
+
+class EquivariantScoreGNN(nn.Module):
+    """SE(3)-equivariant alternative to :class:`ScoreGNN` (same inputs and output).
+
+    Invariant node input (latent states of :class:`EquivariantDynamicsGNN` + mass) and
+    invariant edge input (``|r_ij| / r_c`` + edge-type embedding) pass through
+    :class:`InvariantInteractionLayer` s; the output is the equivariant sum
+    ``out_i = sum_j (r_ij / r_c) phi([e_ij, h_i, h_j])``, returned as ``score = out / s``. Rotating the
+    noisy configuration rotates the score; translating it changes nothing.
+
+    Shapes as in :class:`ScoreGNN`.
+    """
+
+    def __init__(self, dynamics_latent_size: int, latent_size: int = 64, n_layers: int = 3,
+                 edge_type_embedding_size: int = 8, mlp_hidden_layers: int = 2) -> None:
+        super().__init__()
+        _check_positive(dynamics_latent_size=dynamics_latent_size, latent_size=latent_size,
+                        n_layers=n_layers, edge_type_embedding_size=edge_type_embedding_size)
+        self.dynamics_latent_size = int(dynamics_latent_size)
+        self.latent_size = int(latent_size)
+        self.node_encoder = MLP(dynamics_latent_size + 1, latent_size, latent_size,
+                                mlp_hidden_layers, True)
+        self.edge_type_embedding = nn.Embedding(N_EDGE_TYPES, edge_type_embedding_size)
+        self.edge_encoder = MLP(1 + edge_type_embedding_size, latent_size, latent_size,
+                                mlp_hidden_layers, True)
+        self.layers = nn.ModuleList(
+            InvariantInteractionLayer(latent_size, latent_size, mlp_hidden_layers)
+            for _ in range(n_layers)
+        )
+        self.edge_vector_weight = MLP(3 * latent_size, latent_size, 1, mlp_hidden_layers)
+
+    def reset_parameters(self) -> None:
+        for module in (self.node_encoder, self.edge_type_embedding, self.edge_encoder,
+                       self.edge_vector_weight, *self.layers):
+            module.reset_parameters()
+
+    def forward(self, dynamics_latent: Tensor, bead_masses: Tensor, edge_index: Tensor,
+                edge_attr: Tensor, edge_type: Tensor, noise_level: Tensor) -> Tensor:
+        n_beads = dynamics_latent.shape[0]
+        noise = _noise_column(noise_level, n_beads, dynamics_latent)
+        nodes = self.node_encoder(torch.cat([dynamics_latent, bead_masses[:, None]], -1))
+        relative, distance = edge_attr[:, :3], edge_attr[:, 3:4]
+        edges = self.edge_encoder(torch.cat([distance, self.edge_type_embedding(edge_type)], -1))
+        squared = distance * distance
+        for layer in self.layers:
+            nodes, edges = layer(nodes, edge_index, edges, squared)
+        source, target = edge_index[0], edge_index[1]
+        weights = self.edge_vector_weight(torch.cat([edges, nodes[target], nodes[source]], -1))
+        out = scatter(relative * weights, target, dim=0, dim_size=n_beads, reduce="sum")
+        return out / noise
