@@ -1017,6 +1017,19 @@ def _beads_per_component(sizes: list[int], atoms_per_bead: float | None,
     return counts.tolist()
 
 
+def _groups_requested(n_atoms: int, atoms_per_bead: float | None, n_beads: int | None
+                      ) -> bool:
+    """Whether the options ask for beads of several atoms (which need bonds).
+
+    False for options of the wrong type: :func:`_beads_per_component` reports those.
+    """
+    if isinstance(atoms_per_bead, (int, float)) and n_beads is None:
+        return n_atoms > 1 and atoms_per_bead > 1
+    if isinstance(n_beads, (int, float)) and atoms_per_bead is None:
+        return n_beads < n_atoms
+    return False
+
+
 def _metis_labels(local: sparse.csr_matrix, n_parts: int, seed: int,
                   recursive: bool) -> np.ndarray | None:
     """Raw METIS part labels, or None when METIS refuses the graph."""
@@ -1117,7 +1130,7 @@ def metis_mapping(
     """
     system = _fine_system(topology, properties, masses, guess_bonds, coordinates,
                           bond_cutoff_nm)
-    if len(system.bonds) == 0 and system.n_atoms > 1:
+    if len(system.bonds) == 0 and _groups_requested(system.n_atoms, atoms_per_bead, n_beads):
         raise _no_bonds_error("METIS has no bond graph to partition")
     components = system.components
     counts = _beads_per_component([len(c) for c in components], atoms_per_bead, n_beads)
@@ -1222,7 +1235,7 @@ def contiguous_mapping(
     """
     system = _fine_system(topology, properties, masses, guess_bonds, coordinates,
                           bond_cutoff_nm)
-    if len(system.bonds) == 0 and system.n_atoms > 1 and atoms_per_bead >= 1.5:
+    if len(system.bonds) == 0 and _groups_requested(system.n_atoms, atoms_per_bead, None):
         raise _no_bonds_error("the atoms cannot be grouped along a chain")
     components = system.components
     counts = _beads_per_component([len(c) for c in components], atoms_per_bead, None)

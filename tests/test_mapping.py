@@ -256,8 +256,12 @@ def test_topology_without_bonds_offers_guessing():
     with pytest.raises(CgvizError, match="no bonds") as info:
         metis_mapping(topology, 2)
     assert "guess_bonds=True" in info.value.hint
-    with pytest.raises(CgvizError, match="no bonds"):
-        mapping_from_assignment(topology, [0, 0, 1, 1, 2, 2, 3])
+    for build in (lambda: contiguous_mapping(topology, 2),
+                  lambda: metis_mapping(topology, n_beads=3),
+                  lambda: mapping_from_assignment(topology, [0, 0, 1, 1, 2, 2, 3])):
+        with pytest.raises(CgvizError, match="no bonds"):
+            build()
+    assert metis_mapping(topology, 1).n_beads == 7  # one atom per bead needs no bonds
     with pytest.raises(CgvizError, match="coordinates"):
         metis_mapping(topology, 2, guess_bonds=True)
     assert guess_bonds_from_distances(topology, xyz).tolist() == [[k, k + 1] for k in range(5)]

@@ -86,8 +86,8 @@ def setup():
     bead_embeddings = torch.randn(n_beads, 16, generator=generator, dtype=torch.float64)
     masses = torch.rand(n_beads, generator=generator, dtype=torch.float64) + 0.5
     return dict(embedding=embedding, plain=plain, equivariant=equivariant, score=score,
-                equivariant_score=equivariant_score, history=history, batch=batch, bonds=bonds, emb=bead_embeddings,
-                masses=masses)
+                equivariant_score=equivariant_score, history=history, batch=batch,
+                bonds=bonds, emb=bead_embeddings, masses=masses)
 
 
 def test_output_shapes_and_sigma_floor(setup):

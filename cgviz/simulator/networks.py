@@ -535,8 +535,8 @@ class EquivariantScoreGNN(nn.Module):
     Invariant node input (latent states of :class:`EquivariantDynamicsGNN` + mass) and
     invariant edge input (``|r_ij| / r_c`` + edge-type embedding) pass through
     :class:`InvariantInteractionLayer` s; the output is the equivariant sum
-    ``out_i = sum_j (r_ij / r_c) phi([e_ij, h_i, h_j])``, returned as ``score = out / s``. Rotating the
-    noisy configuration rotates the score; translating it changes nothing.
+    ``out_i = sum_j (r_ij / r_c) phi([e_ij, h_i, h_j])``, returned as ``score = out / s``.
+    Rotating the noisy configuration rotates the score; translating it changes nothing.
 
     Shapes as in :class:`ScoreGNN`.
     """
