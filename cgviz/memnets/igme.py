@@ -56,13 +56,15 @@ def whitened_correlations(cvs: list[np.ndarray], lagtimes: Sequence[int],
     vectors = np.empty((len(lagtimes), n, n))
     for row, tau in enumerate(lagtimes):
         _, c00, c01, c11, _ = lagged_moments(cvs, int(tau))
-        c0 = 0.5 * (c00 + c11) + epsilon * np.eye(n)
+        c0 = 0.5 * (c00 + c11)
         c1 = 0.5 * (c01 + c01.T)
-        try:
-            factor = np.linalg.cholesky(c0)
-        except np.linalg.LinAlgError:
-            raise CgvizError("The CVs are linearly dependent (singular covariance).",
-                             hint="Drop redundant CVs before the analysis.") from None
+        spectrum = np.linalg.eigvalsh(c0)
+        if not spectrum[0] > 1e-12 * spectrum[-1]:
+            raise CgvizError(
+                f"The CVs are linearly dependent or constant (covariance eigenvalues "
+                f"{spectrum[0]:.3g} ... {spectrum[-1]:.3g} at lag {int(tau)}).",
+                hint="Drop redundant or constant CVs (or use n_modes) before the analysis.")
+        factor = np.linalg.cholesky(c0 + epsilon * np.eye(n))
         half = np.linalg.solve(factor, c1)
         matrix = np.linalg.solve(factor, half.T)
         matrix = 0.5 * (matrix + matrix.T)
