@@ -193,3 +193,20 @@ def test_estimator_errors_are_user_errors():
         MEMnets(config).fetch_model()
     lobe = MEMnetsLobe([2, 3])
     assert lobe(torch.zeros(5, 2)).shape == (5, 3)
+
+
+def test_float64_estimate_uses_only_the_frames_it_needs_and_matches_a_direct_one():
+    from cgviz.memnets.estimator import estimate_terms
+    from cgviz.memnets.loss import memnets_terms
+
+    rng = np.random.default_rng(4)
+    data = MultiLagData([rng.normal(size=(400, 2)), rng.normal(size=(300, 2))], [1, 3, 5])
+    _, validation = data.split(0.8, seed=0)
+    assert validation.needed_rows().numel() < data.frames.shape[0]
+    lobe = MEMnetsLobe([2, 5, 2]).eval()
+    terms = estimate_terms(lobe, validation, 0.5, 1e-6)
+    with torch.no_grad():
+        direct = lobe(validation.gather().reshape(-1, 2)).reshape(4, -1, 2).double()
+    expected = memnets_terms(direct, [1, 3, 5], 0.5)
+    assert terms.loss.dtype == torch.float64
+    np.testing.assert_allclose(terms.log_lambda.numpy(), expected.log_lambda.numpy(), rtol=1e-6)

@@ -102,6 +102,16 @@ class MultiLagData:
         self.lagtimes = tuple(lags)
         self.offsets = torch.tensor([0, *lags], dtype=torch.int64, device=frames.device)
         self._layout = layout
+        self._needed_rows: torch.Tensor | None = None
+
+    def needed_rows(self) -> torch.Tensor:
+        """(n_rows,) sorted unique rows of ``frames`` that some sample uses (cached).
+
+        A validation set needs only these encoded, not every frame."""
+        if getattr(self, "_needed_rows", None) is None:
+            rows = (self.starts.unsqueeze(0) + self.offsets.unsqueeze(1)).flatten()
+            self._needed_rows = torch.unique(rows)
+        return self._needed_rows
 
     def _view(self, starts: torch.Tensor) -> "MultiLagData":
         view = object.__new__(MultiLagData)

@@ -174,12 +174,14 @@ def estimate_terms(lobe: torch.nn.Module, data: MultiLagData, gamma: float, epsi
                    match_modes: bool = True, batch_size: int = 100_000) -> LossTerms:
     """The MEMnets terms of a whole data set in float64 (no gradients).
 
-    Every frame is encoded once; the samples then index the float64 outputs.
+    Every frame that a sample uses is encoded once; the samples then index the float64
+    outputs.
     """
-    outputs = encode(lobe, data.frames, batch_size).double()
-    starts = data.starts.to(outputs.device)
+    rows = data.needed_rows()
+    outputs = encode(lobe, data.frames[rows], batch_size).double()
     with torch.no_grad():
-        parts = [outputs[starts + int(offset)] for offset in data.offsets.tolist()]
+        parts = [outputs[torch.searchsorted(rows, data.starts + int(offset)).to(outputs.device)]
+                 for offset in data.offsets.tolist()]
         return memnets_terms(parts, data.lagtimes, gamma, epsilon, match_modes)
 
 
