@@ -388,3 +388,21 @@ def test_map_positions_single_frame_matches_apply(peptide_traj):
     mapping = metis_mapping(peptide_traj.topology, 5)
     one = mapping.map_positions(peptide_traj.xyz[3])
     np.testing.assert_allclose(one, mapping.apply(peptide_traj).xyz[3], atol=1e-6)
+
+
+def test_polymer_demo_identity_and_monomer_mappings():
+    from cgviz.datasets import load_demo
+
+    demo = load_demo("polymer-train")
+    traj = demo.trajectories[0][:50]
+    props = io.AtomProperties(demo.atom_types, demo.masses)
+    identity = contiguous_mapping(traj, 1, properties=props)
+    assert identity.bead_types == props.type_names
+    assert identity.n_molecules == traj.topology.n_chains
+    np.testing.assert_allclose(identity.apply(traj).xyz, traj.xyz, atol=1e-6)
+    monomers = residue_mapping(traj, properties=props)
+    assert monomers.n_beads == traj.topology.n_residues
+    assert set(monomers.bead_types) <= {"B1+S1", "B2+S2", "B1+S2", "B2+S1"}
+    chain_of_atom = np.array([atom.residue.chain.index for atom in traj.topology.atoms])
+    np.testing.assert_array_equal(monomers.bead_molecules[monomers.assignment], chain_of_atom)
+    check_mapping_invariants(monomers, traj.topology, demo.masses)
