@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import os
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -102,6 +103,19 @@ def _shown(indices: Sequence[int] | np.ndarray, limit: int = 8) -> str:
     items = [str(int(i)) for i in list(indices)[:limit]]
     more = f", ... ({len(indices)} in all)" if len(indices) > limit else ""
     return ", ".join(items) + more
+
+
+def _as_count_option(value: Any, name: str) -> int | float | None:
+    """None, or a finite real number as a plain int (when integral) or float."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
+        float(value)
+    ):
+        raise CgvizError(f"{name} must be a finite number, got {value!r}.",
+                         hint=f"e.g. {name}=4.")
+    number = float(value)
+    return int(number) if number.is_integer() else number
 
 
 def _round_half_up(value: float) -> int:
@@ -982,12 +996,12 @@ def load_mapping(path: PathLike) -> CGMapping:
 def _beads_per_component(sizes: list[int], atoms_per_bead: float | None,
                          n_beads: int | None) -> list[int]:
     n_atoms = sum(sizes)
+    atoms_per_bead = _as_count_option(atoms_per_bead, "atoms_per_bead")
+    n_beads = _as_count_option(n_beads, "n_beads")  # type: ignore[assignment]
     if (atoms_per_bead is None) == (n_beads is None):
         raise CgvizError("Give exactly one of atoms_per_bead and n_beads.",
                          hint="e.g. atoms_per_bead=4, or n_beads=10.")
     if atoms_per_bead is not None:
-        if not (isinstance(atoms_per_bead, (int, float)) and math.isfinite(atoms_per_bead)):
-            raise CgvizError(f"atoms_per_bead must be a number, got {atoms_per_bead!r}.")
         if atoms_per_bead < 1:
             raise CgvizError(
                 f"atoms_per_bead = {atoms_per_bead} asks for more beads than atoms.",
@@ -1128,6 +1142,8 @@ def metis_mapping(
     seed : METIS seed.
     use_cache : reuse an earlier result for the same topology and options.
     """
+    atoms_per_bead = _as_count_option(atoms_per_bead, "atoms_per_bead")
+    n_beads = _as_count_option(n_beads, "n_beads")  # type: ignore[assignment]
     system = _fine_system(topology, properties, masses, guess_bonds, coordinates,
                           bond_cutoff_nm)
     if len(system.bonds) == 0 and _groups_requested(system.n_atoms, atoms_per_bead, n_beads):
@@ -1233,6 +1249,7 @@ def contiguous_mapping(
     bead, as in :func:`metis_mapping` (``parameters["pieces_moved"]``).
     Other arguments as in :func:`metis_mapping`.
     """
+    atoms_per_bead = _as_count_option(atoms_per_bead, "atoms_per_bead")  # type: ignore
     system = _fine_system(topology, properties, masses, guess_bonds, coordinates,
                           bond_cutoff_nm)
     if len(system.bonds) == 0 and _groups_requested(system.n_atoms, atoms_per_bead, None):

@@ -103,6 +103,10 @@ def test_metis_beads_are_connected_and_counted(atoms_per_bead):
     assert mapping.n_beads == min(expected, topology.n_atoms)
     check_mapping_invariants(mapping, topology, peptide_masses(topology))
     assert mapping.method == "metis" and mapping.parameters["atoms_per_bead"] == atoms_per_bead
+    # numpy numbers are accepted and stored as plain JSON numbers
+    same = metis_mapping(topology, np.int64(atoms_per_bead))
+    assert np.array_equal(same.assignment, mapping.assignment)
+    assert type(same.parameters["atoms_per_bead"]) is int
 
 
 def test_metis_per_molecule_and_ion_is_its_own_bead():
@@ -224,6 +228,8 @@ def test_user_errors_are_cgviz_errors_with_hints():
         (lambda: metis_mapping(topology, 0.5), "more beads than atoms"),
         (lambda: metis_mapping(topology, n_beads=n + 1), "more beads than atoms"),
         (lambda: metis_mapping(topology, 2, n_beads=3), "exactly one"),
+        (lambda: metis_mapping(topology, "4"), "number"),
+        (lambda: contiguous_mapping(topology, float("nan")), "number"),
         (lambda: mapping_from_assignment(topology, np.zeros(n - 1, int)), "shape"),
         (lambda: mapping_from_assignment(topology, np.arange(n) + 1), "more beads than atoms"),
         (lambda: mapping_from_assignment(topology, [0] * (n - 1) + [2]), "no atoms"),
