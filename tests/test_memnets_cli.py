@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,11 @@ def _write_data(directory: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
+    # one intra-op thread: the networks are tiny, and a busy 2-core runner makes extra
+    # threads wait on each other
     return subprocess.run([sys.executable, "-m", "cgviz", "train-memnets", *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def test_seed_command_writes_the_seed_outputs_and_a_repeatable_run_file(tmp_path):

@@ -152,7 +152,9 @@ class MultiLagData:
         (K+2, batch, n_features) tensor: row 0 is ``x_t``, row ``i+1`` is ``x_{t+tau_i}``
         """
         starts = self.starts if sample_index is None else self.starts[sample_index]
-        return self.frames[starts.unsqueeze(0) + self.offsets.unsqueeze(1)]
+        rows = (starts.unsqueeze(0) + self.offsets.unsqueeze(1)).flatten()
+        # index_select on flat rows: ~3x faster than advanced indexing on CPU
+        return self.frames.index_select(0, rows).view(len(self.offsets), -1, self.n_features)
 
     def batch_indices(self, batch_size: int, shuffle: bool = True,
                       generator: torch.Generator | None = None) -> list[torch.Tensor]:
