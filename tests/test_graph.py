@@ -96,6 +96,20 @@ def test_radius_graph_matches_brute_force_with_both_backends(case, seed):
         assert all(t != s for t, s in pairs)
 
 
+def test_far_from_the_origin_the_float32_prefilter_misses_nothing():
+    # float64 positions at 1000 nm, where float32 spacing is 6e-5 nm: pairs just inside the
+    # cutoff must still be found (the dense backend pre-filters in float32)
+    rng = np.random.default_rng(4)
+    positions = torch.tensor(1000.0 + rng.uniform(0.0, 1.2, size=(60, 3)), dtype=torch.float64)
+    distances = torch.cdist(positions, positions, compute_mode="donot_use_mm_for_euclid_dist")
+    pair_distances = distances[torch.triu_indices(60, 60, 1).unbind()]
+    for distance in pair_distances[:: len(pair_distances) // 12][:12].tolist():
+        cutoff = distance + 1e-9  # this pair is inside by 1e-9 nm
+        expected = brute_force(positions.numpy(), cutoff)
+        for method in ("dense", "kdtree"):
+            assert as_pairs(radius_graph(positions, cutoff, method=method)) == expected
+
+
 def test_periodic_images_are_found_across_the_boundary():
     positions = torch.tensor([[0.05, 0.5, 0.5], [1.95, 0.5, 0.5], [1.0, 0.5, 0.5]])
     open_graph = radius_graph(positions, 0.3)
@@ -207,6 +221,9 @@ def test_build_bead_graph_limits_spatial_edges_but_keeps_bonds():
     assert {p for p, t in zip(pairs, types) if t == EDGE_TYPE_BOND} == bond_pairs
     spatial_targets = [p[0] for p, t in zip(pairs, types) if t == EDGE_TYPE_SPATIAL]
     assert max(np.bincount(spatial_targets)) <= 1
+    no_bonds = build_bead_graph(positions, 0.5, batch=batch)
+    assert no_bonds.edge_type.sum() == 0 and no_bonds.edge_attr.shape[1] == 4
+    assert torch.equal(no_bonds.edge_index, radius_graph(positions, 0.5, batch=batch))
 
 
 def test_graph_import_does_not_load_torch_geometric():
