@@ -17,6 +17,18 @@ from cgviz.memnets.estimator import MEMnets, MEMnetsModel
 from cgviz.memnets.lobe import MEMnetsLobe
 
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # tiny networks: extra intra-op threads only add overhead (and stall on a busy runner)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_import_of_memnets_is_light():
     code = ("import sys, cgviz, cgviz.memnets; "
             "print(','.join(m for m in ('torch', 'deeptime', 'lightning', 'torch_geometric', "
@@ -210,3 +222,23 @@ def test_float64_estimate_uses_only_the_frames_it_needs_and_matches_a_direct_one
     expected = memnets_terms(direct, [1, 3, 5], 0.5)
     assert terms.loss.dtype == torch.float64
     np.testing.assert_allclose(terms.log_lambda.numpy(), expected.log_lambda.numpy(), rtol=1e-6)
+
+
+def test_training_resumes_exactly_from_a_saved_state(tmp_path):
+    config = MEMnetsConfig(lagtimes=[1, 6, 8, 10], encoder_sizes=[2, 6, 1], n_epochs=3,
+                           train_batch_size=3000, seeds=[1, 2])
+    data = _ou_trajectories(6000, 2)
+    whole = MEMnets(config).fit(data).fetch_model()
+    interrupted = MEMnets(config)
+    # stop after epoch 1 of the second seed, save, load with weights_only, resume
+    interrupted.fit(data, callbacks=[lambda p: not (p.seed == 2 and p.epoch == 1)])
+    torch.save(interrupted.training_state(), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    resumed = MEMnets(config).fit(data, resume_state=state).fetch_model()
+    assert resumed.seed_losses == pytest.approx(whole.seed_losses, rel=1e-9)
+    for key, value in whole.lobe.state_dict().items():
+        torch.testing.assert_close(resumed.lobe.state_dict()[key], value)
+    assert len(resumed.history.train) == 3
+    other = MEMnetsConfig(lagtimes=[1, 6, 8, 10], encoder_sizes=[2, 6, 1], n_epochs=4)
+    with pytest.raises(CgvizError, match="another MEMnets config"):
+        MEMnets(other).fit(data, resume_state=state)

@@ -28,6 +28,7 @@ __all__ = ["EpochRecord", "History", "TrainingProgress", "IGMEEstimate", "MEMnet
            "MEMnetsModel", "encode", "estimate_terms", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "cgviz-memnets/1"
+TRAINING_STATE_FORMAT = "cgviz-memnets-training/1"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,16 @@ class EpochRecord:
         with np.errstate(divide="ignore"):
             return 1.0 / np.abs(self.log_lambda_hat)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain python types (lists for arrays): for checkpoints and JSON."""
+        return {key: value.tolist() if isinstance(value, np.ndarray) else value
+                for key, value in vars(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EpochRecord":
+        return cls(**{key: np.asarray(value, dtype=np.float64) if isinstance(value, list)
+                      else value for key, value in values.items()})
+
     @classmethod
     def from_terms(cls, terms: list[LossTerms], epoch: int, split: str,
                    seconds: float = float("nan")) -> "EpochRecord":
@@ -97,6 +108,16 @@ class History:
         if records and not hasattr(records[0], name):
             raise CgvizError(f"History records have no field {name!r}.")
         return np.asarray([getattr(record, name) for record in records], dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "train": [r.to_dict() for r in self.train],
+                "validation": [r.to_dict() for r in self.validation]}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "History":
+        return cls(seed=int(values["seed"]),
+                   train=[EpochRecord.from_dict(r) for r in values["train"]],
+                   validation=[EpochRecord.from_dict(r) for r in values["validation"]])
 
     @property
     def final_loss(self) -> float:
@@ -332,6 +353,8 @@ class MEMnets:
         self.histories: dict[int, History] = {}
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
         self._model: MEMnetsModel | None = None
+        self._finished: dict[str, Any] = {}
+        self._current: dict[str, Any] | None = None
 
     def gamma(self, step: int, warm: bool = True) -> float:
         """``0.5 + 1.5 exp(-decay_rate * step)`` during warm-up, 0.5 after it."""
@@ -366,7 +389,8 @@ class MEMnets:
         return train, validation
 
     def fit(self, train: Any, validation: MultiLagData | None = None,
-            callbacks: Iterable[Callback] | None = None) -> "MEMnets":
+            callbacks: Iterable[Callback] | None = None,
+            resume_state: dict[str, Any] | None = None) -> "MEMnets":
         """Train one encoder per seed of the config and keep the best.
 
         Parameters
@@ -378,7 +402,9 @@ class MEMnets:
             ``train``); None for none
         callbacks : callables receiving a :class:`TrainingProgress` after every epoch;
             one returning ``False`` stops the training (the current seed ends there and
-            no further seeds are trained)
+            no further seeds are trained). :meth:`training_state` is then up to date.
+        resume_state : a :meth:`training_state` saved earlier with the same config and
+            data: training continues after its last epoch, exactly as if uninterrupted
 
         Returns
         -------
@@ -387,12 +413,31 @@ class MEMnets:
         """
         train, validation = self._prepare(train, validation)
         callbacks = list(callbacks or [])
-        best: tuple[float, int, MEMnetsLobe, dict] | None = None
+        finished: dict[str, Any] = {}
+        current: dict[str, Any] | None = None
+        if resume_state is not None:
+            finished, current = self._check_resume(resume_state)
+        self._finished = {}
         self.histories = {}
+        best: tuple[float, int, MEMnetsLobe, dict] | None = None
         for seed_index, seed in enumerate(self.config.seeds):
-            lobe, history, snapshots, stopped = self._fit_seed(
-                seed, seed_index, train, validation, callbacks)
+            stopped = False
+            if str(seed) in finished:
+                done = finished[str(seed)]
+                lobe = self._new_lobe()
+                lobe.load_state_dict(done["lobe"])
+                history = History.from_dict(done["history"])
+                snapshots = {int(k): v for k, v in done["snapshots"].items()}
+            else:
+                initial = current if current is not None and current["seed_index"] == seed_index \
+                    else None
+                lobe, history, snapshots, stopped = self._fit_seed(
+                    seed, seed_index, train, validation, callbacks, initial)
             self.histories[seed] = history
+            if not stopped:
+                self._finished[str(seed)] = {"lobe": copy.deepcopy(lobe.state_dict()),
+                                             "history": history.to_dict(),
+                                             "snapshots": {str(k): v for k, v in snapshots.items()}}
             loss = history.final_loss
             if best is None or (math.isfinite(loss) and not loss >= best[0]) \
                     or not math.isfinite(best[0]):
@@ -405,18 +450,47 @@ class MEMnets:
                                    {s: h.final_loss for s, h in self.histories.items()})
         return self
 
+    def _new_lobe(self) -> MEMnetsLobe:
+        return MEMnetsLobe(self.config.encoder_sizes).to(device=self.device, dtype=self.dtype)
+
+    def _check_resume(self, state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
+            raise CgvizError("The resume state is not a MEMnets training state.",
+                             hint="Pass what MEMnets.training_state() returned.")
+        if MEMnetsConfig.from_dict(state["config"]) != self.config:
+            raise CgvizError("The resume state was saved with another MEMnets config.",
+                             hint="Resume with the config of the interrupted training.")
+        return dict(state["finished"]), dict(state["current"])
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything needed to continue this training later, after the last finished
+        epoch: tensors and plain containers only (``torch.load(weights_only=True)``)."""
+        if getattr(self, "_current", None) is None:
+            raise CgvizError("No training state yet.", hint="Call fit(...) first.")
+        return {"format": TRAINING_STATE_FORMAT, "config": self.config.to_dict(),
+                "finished": copy.deepcopy(self._finished), "current": copy.deepcopy(self._current)}
+
     def _fit_seed(self, seed: int, seed_index: int, train: MultiLagData,
-                  validation: MultiLagData | None, callbacks: list[Callback]):
+                  validation: MultiLagData | None, callbacks: list[Callback],
+                  initial: dict[str, Any] | None = None):
         config = self.config
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        lobe = MEMnetsLobe(config.encoder_sizes).to(device=self.device, dtype=self.dtype)
+        lobe = self._new_lobe()
         optimizer = _OPTIMIZERS[config.optimizer](lobe.parameters(), lr=config.learning_rate)
         history = History(seed=seed)
         snapshots: dict[int, dict[str, torch.Tensor]] = {}
-        step, warm = 0, True
+        step, warm, first_epoch = 0, True, 1
+        if initial is not None:
+            lobe.load_state_dict(initial["lobe"])
+            optimizer.load_state_dict(initial["optimizer"])
+            generator.set_state(initial["generator"])
+            history = History.from_dict(initial["history"])
+            snapshots = {int(k): v for k, v in initial["snapshots"].items()}
+            step, warm = int(initial["optimizer_step"]), bool(initial["warm"])
+            first_epoch = int(initial["seed_epoch"]) + 1
         n_steps, n_cvs = len(config.lagtimes) + 1, config.n_cvs
-        for epoch in range(1, config.n_epochs + 1):
+        for epoch in range(first_epoch, config.n_epochs + 1):
             started = time.perf_counter()
             lobe.train()
             step_terms: list[LossTerms] = []
@@ -453,6 +527,11 @@ class MEMnets:
             interval = config.save_model_interval
             if (interval and epoch % interval == 0) or epoch == config.n_epochs:
                 snapshots[epoch] = copy.deepcopy(lobe.state_dict())
+            self._current = {"seed_index": seed_index, "seed_epoch": epoch,
+                             "optimizer_step": step, "warm": warm, "lobe": lobe.state_dict(),
+                             "optimizer": optimizer.state_dict(),
+                             "generator": generator.get_state(), "history": history.to_dict(),
+                             "snapshots": {str(k): v for k, v in snapshots.items()}}
             progress = TrainingProgress(seed, seed_index, len(config.seeds), epoch,
                                         config.n_epochs, train_record, validation_record)
             if any(callback(progress) is False for callback in callbacks):
@@ -472,7 +551,7 @@ class MEMnets:
         """The kept seed's model as it was after ``epoch`` (see ``save_model_interval``)."""
         if epoch not in self.snapshots:
             raise CgvizError(f"No snapshot at epoch {epoch}; saved: {sorted(self.snapshots)}.")
-        lobe = MEMnetsLobe(self.config.encoder_sizes).to(device=self.device, dtype=self.dtype)
+        lobe = self._new_lobe()
         lobe.load_state_dict(self.snapshots[epoch])
         return MEMnetsModel(lobe, self.config, self._model.history if self._model else None,
                             self._model.seed if self._model else None)
