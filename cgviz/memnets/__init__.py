@@ -10,7 +10,8 @@ names below is first used.
 
 Submodules: ``config`` (MEMnetsConfig), ``lobe``, ``loss`` (the maths), ``data``
 (multi-lag samples), ``estimator``, ``cvs`` (post-processing), ``igme`` (analysis and
-baselines), ``figures`` (plotly), ``cli`` (``python -m cgviz train-memnets``).
+baselines), ``figures`` (plotly), ``cli`` (``python -m cgviz train-memnets``), ``task``
+(the ``memnets`` task of :mod:`cgviz.jobs`: runs on disk with exact resume).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from typing import Any
 
 from cgviz.errors import CgvizError
 
-__all__ = ["register", "run_training", "RUN_KEYS"]
+__all__ = ["register", "run_training", "write_outputs", "RUN_KEYS"]
 
 #: Options of a run (CLI flag names without dashes); also the keys of a run file.
 RUN_KEYS = ("seed", "seeds", "device", "lagtimes", "encoder_sizes", "decay_rate", "thres",
@@ -205,8 +205,36 @@ def run_training(options: dict[str, Any]) -> Path:
     finally:
         if bar is not None:
             bar.close()
+    model = write_outputs(estimator, trajectories, [path.name for path in files], model_dir)
+    print(f"MEMnets: kept seed {model.seed}; time scales (frames) "
+          f"{np.round(model.estimate(trajectories).time_scales, 2).tolist()} -> {root}")
+    return root
+
+
+def write_outputs(estimator: Any, trajectories: list, file_names: list[str],
+                  model_dir: Path) -> Any:
+    """Write the seed script's result files for a fitted ``MEMnets`` into ``model_dir``.
+
+    Parameters
+    ----------
+    estimator : a fitted :class:`~cgviz.memnets.estimator.MEMnets`
+    trajectories : the (n_frames, n_features) arrays it was trained on
+    file_names : one name per trajectory, for ``cvs_<name>`` (e.g. "traj0.npy")
+    model_dir : the seed's ``checkpoints`` directory (created if missing)
+
+    Returns
+    -------
+    the kept :class:`~cgviz.memnets.estimator.MEMnetsModel`
+    """
+    import numpy as np
+    import torch
+    import yaml
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
     model = estimator.fetch_model()
     history = model.history
+    config = model.config
 
     def save(name: str, values: Any) -> None:
         np.save(model_dir / name, np.asarray(values))
@@ -225,8 +253,6 @@ def run_training(options: dict[str, Any]) -> Path:
                                                             model.seed_losses.items()}}))
     for epoch in sorted(estimator.snapshots):
         snapshot = estimator.model_at(epoch)
-        import torch
-
         torch.save(snapshot.lobe.state_dict(), model_dir / f"model_{epoch}epochs.pytorch")
         snapshot.save(model_dir / f"model_{epoch}epochs.pt")
         results = model_dir / f"model_{epoch}epochs_results"
@@ -240,8 +266,6 @@ def run_training(options: dict[str, Any]) -> Path:
                               ("Y_predict", estimate.Y_predict), ("rmse", estimate.rmse)):
             np.save(results / f"model_{epoch}epochs_{field}.npy", values)
         cvs = snapshot.cvs(trajectories, tau=config.lagtimes[-1])
-        for path, cv in zip(files, cvs):
-            np.save(cv_dir / f"cvs_{path.name}", cv)
-    print(f"MEMnets: kept seed {model.seed}; time scales (frames) "
-          f"{np.round(model.estimate(trajectories).time_scales, 2).tolist()} -> {root}")
-    return root
+        for name, cv in zip(file_names, cvs):
+            np.save(cv_dir / f"cvs_{name}", cv)
+    return model

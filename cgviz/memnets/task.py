@@ -1,0 +1,103 @@
+"""The ``memnets`` task of :mod:`cgviz.jobs`: MEMnets training as a run on disk.
+
+A run file (``run.yaml``) for it::
+
+    task: memnets
+    device: cpu
+    checkpoint_every: 5            # epochs
+    config:
+      data_directory: features/    # every .npy file is one trajectory (sorted by name)
+      # or: demo: alanine-dipeptide   (features: sin/cos of the backbone dihedrals)
+      lagtimes: [1, 7, 8, 9, 10]
+      encoder_sizes: [4, 30, 30, 30, 10, 3]
+      n_epochs: 50
+      ...                          # any other MEMnetsConfig field
+
+One logged row and one ``step`` per epoch (steps count epochs over all seeds: seed i,
+epoch e is step ``i * n_epochs + e``), with the loss, gamma and per-mode time scales and
+m0 of the validation set. Checkpoints hold the full training state, so ``resume``
+continues exactly where the run stopped. At the end the seed script's result files are
+written under ``<run>/checkpoints/`` like ``train-memnets`` does (``model_<N>epochs_*``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from cgviz.errors import CgvizError
+
+__all__ = ["run", "load_task_data"]
+
+_DATA_KEYS = ("data_directory", "demo", "stride")
+
+
+def load_task_data(options: dict[str, Any]) -> tuple[list, list[str], float | None]:
+    """(trajectories, one name per trajectory, ps per frame or None) from a task config."""
+    from cgviz.io import load_features
+
+    stride = int(options.get("stride", 1))
+    if options.get("demo"):
+        from cgviz import datasets
+        from cgviz.io import backbone_dihedral_features
+
+        demo = datasets.load_demo(str(options["demo"]))
+        features = [backbone_dihedral_features(t)[::stride] for t in demo.trajectories]
+        names = [f"{Path(p).stem}.npy" for p in demo.info.trajectories]
+        return features, names, demo.info.frame_time_ps * stride
+    if not options.get("data_directory"):
+        raise CgvizError("A memnets run needs data_directory (a folder of .npy feature "
+                         "files) or demo (a bundled demo name) in its config.")
+    directory = Path(options["data_directory"])
+    if not directory.is_dir():
+        raise CgvizError(f"Data directory '{directory}' does not exist.")
+    files = sorted(directory.glob("*.npy"))
+    if not files:
+        raise CgvizError(f"No .npy files in '{directory}'.",
+                         hint="Save each trajectory's features with numpy.save.")
+    return [load_features(path, stride=stride)[0] for path in files], \
+        [path.name for path in files], None
+
+
+def run(ctx) -> None:
+    """Train MEMnets in a run directory (the ``cgviz.jobs`` task contract)."""
+    from cgviz.memnets.cli import write_outputs
+    from cgviz.memnets.config import MEMnetsConfig
+    from cgviz.memnets.estimator import MEMnets
+
+    options = dict(ctx.config)
+    known = {f.name for f in fields(MEMnetsConfig)}
+    unknown = sorted(set(options) - known - set(_DATA_KEYS))
+    if unknown:
+        raise CgvizError(f"Unknown memnets run setting(s): {', '.join(unknown)}.",
+                         hint=f"Use MEMnetsConfig fields and {', '.join(_DATA_KEYS)}.")
+    config = MEMnetsConfig.from_dict({k: v for k, v in options.items() if k in known})
+    trajectories, names, _ = load_task_data(options)
+    estimator = MEMnets(config, device=ctx.device)
+    total = config.n_epochs * len(config.seeds)
+
+    def report(progress) -> bool:
+        step = progress.seed_index * config.n_epochs + progress.epoch
+        values = {"loss": progress.train.loss, "gamma": progress.train.gamma,
+                  "seed": float(progress.seed)}
+        record = progress.validation
+        if record is not None:
+            values["val_loss"] = record.loss
+            for mode, (scale, m0) in enumerate(zip(record.timescales_frames, record.m0), 1):
+                values[f"val_timescale_{mode}"] = float(scale)
+                values[f"val_m0_{mode}"] = float(m0)
+        ctx.log(step, epoch=progress.epoch, **values)
+        ctx.progress(step, total, epoch=progress.epoch)
+        stop = ctx.should_stop()
+        if stop or step % ctx.checkpoint_every == 0:
+            ctx.save_checkpoint(estimator.training_state(), step, epoch=progress.epoch,
+                                total_steps=total)
+        return not stop
+
+    estimator.fit(trajectories, callbacks=[report], resume_state=ctx.resume_state)
+    if ctx.should_stop():
+        return
+    write_outputs(estimator, trajectories, names, Path(ctx.run_dir) / "checkpoints")
+    ctx.save_checkpoint(estimator.training_state(), total, total_steps=total, final=True)
+    ctx.progress(total, total, force=True)
