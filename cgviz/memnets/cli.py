@@ -175,13 +175,11 @@ def run_training(options: dict[str, Any]) -> Path:
     model_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "train_args.txt").write_text(pprint.pformat(options))
-    resolved = {key: options[key] for key in RUN_KEYS if key in options and key != "name"}
-    resolved.update(config.to_dict())
-    resolved.pop("seeds")
-    resolved["seeds"] = list(config.seeds)
-    for key in [k for k in resolved if k not in RUN_KEYS]:
-        resolved.pop(key)
-    resolved["encoder_sizes"] = list(config.encoder_sizes)
+    # the resolved run file: absolute paths, every setting (``--run_file`` repeats the run)
+    resolved = {"device": str(options["device"]),
+                "data_directory": str(data_dir.resolve()),
+                "saving_directory": str(Path(options["saving_directory"]).resolve())}
+    resolved.update({k: v for k, v in config.to_dict().items() if k in RUN_KEYS})
     (log_dir / "run.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
     estimator = MEMnets(config, device=options["device"])
