@@ -12,7 +12,7 @@ import numpy as np
 from cgviz.errors import CgvizError
 
 __all__ = ["training_curves", "cv_free_energy", "cv_scatter", "log_lambda_figure",
-           "memory_term_figure", "timescales_figure"]
+           "memory_term_figure", "timescales_figure", "window_scan_figure"]
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
@@ -208,5 +208,3 @@ def window_scan_figure(scan: Any, dt: float | None = None, title: str = "") -> A
                          yaxis_title=f"tau_K ({unit})", margin=dict(l=0, r=0, t=40, b=0))
     return figure
 
-
-__all__.append("window_scan_figure")

@@ -25,7 +25,7 @@ from cgviz.memnets.cvs import fit_cv_projection, lagged_moments
 from cgviz.memnets.data import as_trajectory_list
 
 __all__ = ["IGMEAnalysis", "WindowScan", "whitened_correlations", "igme_analysis",
-           "igme_window_scan", "tica_baseline", "vampnet_baseline", "BaselineCVs"]
+           "igme_window_scan", "tica_baseline", "vampnet_baseline", "BaselineCVs", "compare_cvs"]
 
 
 def _lags(values: Any, name: str) -> np.ndarray:
@@ -342,5 +342,3 @@ def compare_cvs(cv_sets: dict[str, Any], lagtimes: Sequence[int],
         analyses.append(igme_analysis(values, lagtimes, fit_lagtimes, tau_0, n_modes, dt, label))
     return analyses
 
-
-__all__.append("compare_cvs")
