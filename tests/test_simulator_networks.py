@@ -17,6 +17,8 @@ from cgviz.graph import EDGE_TYPE_BOND, batch_bond_edges, build_bead_graph
 from cgviz.mapping import metis_mapping
 from cgviz.simulator.networks import (
     DynamicsGNN,
+    InteractionLayer,
+    InvariantInteractionLayer,
     EmbeddingGNN,
     EquivariantDynamicsGNN,
     EquivariantScoreGNN,
@@ -234,6 +236,27 @@ def test_every_parameter_gets_a_gradient(setup):
                        if p.grad is None or not torch.isfinite(p.grad).all()
                        or float(p.grad.abs().sum()) == 0.0]
             assert missing == [], f"{type(net).__name__}: no gradient for {missing}"
+
+
+@pytest.mark.parametrize("invariant", [False, True])
+def test_interaction_layer_computes_the_written_update(invariant):
+    """e' = e + MLP_e([e, h_i, h_j(, d2)]), h' = h + MLP_h([h, sum over edges into i of e'])."""
+    torch.manual_seed(0)
+    layer = (InvariantInteractionLayer if invariant else InteractionLayer)(8, 16).double()
+    nodes = torch.randn(5, 8, dtype=torch.float64)
+    edge_index = torch.tensor([[0, 1, 1, 2, 4, 3], [1, 0, 2, 1, 1, 1]])  # node 1 gets 4
+    edges = torch.randn(6, 8, dtype=torch.float64)
+    squared = torch.rand(6, 1, dtype=torch.float64)
+    source, target = edge_index
+    parts = [edges, nodes[target], nodes[source]] + ([squared] if invariant else [])
+    expected_edges = edges + layer.edge_mlp(torch.cat(parts, dim=-1))
+    summed = torch.zeros(5, 8, dtype=torch.float64).index_add_(0, target, expected_edges)
+    expected_nodes = nodes + layer.node_mlp(torch.cat([nodes, summed], dim=-1))
+    args = (nodes, edge_index, edges) + ((squared,) if invariant else ())
+    got_nodes, got_edges = layer(*args)
+    torch.testing.assert_close(got_edges, expected_edges)
+    torch.testing.assert_close(got_nodes, expected_nodes)
+    assert not torch.allclose(got_nodes, nodes)
 
 
 def test_reset_parameters_reinitialises_deterministically():
