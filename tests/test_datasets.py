@@ -37,6 +37,13 @@ def test_bundle_is_small_enough_for_git():
     assert total < 30e6, f"bundled demo data is {total / 1e6:.1f} MB (limit about 30 MB)"
 
 
+def _chirality_volumes(traj):
+    """(N - CA) . ((C - CA) x (CB - CA)) of the ALA residue per frame: > 0 for L."""
+    index = {a.name: a.index for a in traj.topology.residue(1).atoms}
+    ca, n, c, cb = (traj.xyz[:, index[k]] for k in ("CA", "N", "C", "CB"))
+    return np.einsum("ij,ij->i", n - ca, np.cross(c - ca, cb - ca))
+
+
 def test_alanine_demo_is_l_alanine_with_enough_data():
     demo = datasets.load_demo("alanine-dipeptide")
     assert len(demo.trajectories) >= 2, "several independent trajectories"
@@ -44,8 +51,23 @@ def test_alanine_demo_is_l_alanine_with_enough_data():
     assert demo.topology.n_atoms == 22
     assert [r.name for r in demo.topology.residues] == ["ACE", "ALA", "NME"]
     joined = md.join(demo.trajectories)
+    # L in every frame, by the signed volume at C-alpha ...
+    assert np.all(_chirality_volumes(joined) > 0)
+    # ... and by the backbone: phi < 0 in most frames. In vacuum at 300 K the C7ax basin
+    # (phi ~ +75 deg) holds about a quarter of the frames, so the solvated-peptide rule
+    # "phi < 0 in > 90 %" does not apply; D-alanine would have phi > 0 in most frames.
     phi = md.compute_phi(joined)[1][:, 0]
-    assert np.mean(phi < 0) > 0.9, "D-alanine would have phi > 0 in most frames"
+    assert np.mean(phi < 0) > 0.65
+    assert demo.info.extra["solvent"] == "vacuum"
+    # The mirror image (D-alanine) fails both checks: the test can fail.
+    mirror = md.Trajectory(joined.xyz * np.array([-1.0, 1.0, 1.0], dtype=np.float32),
+                           joined.topology)
+    assert np.all(_chirality_volumes(mirror) < 0)
+    assert np.mean(md.compute_phi(mirror)[1][:, 0] < 0) < 0.35
+    # The slow process is there: several flips between phi < 0 and phi > 0 per run.
+    flips = sum(int(np.sum(np.diff((md.compute_phi(t)[1][:, 0] > 0).astype(int)) == 1))
+                for t in demo.trajectories)
+    assert flips >= 3
     # Independent runs: different first frames.
     first = [t.xyz[0] for t in demo.trajectories]
     assert not np.allclose(first[0], first[1], atol=1e-3)
@@ -107,6 +129,7 @@ def test_corrupt_bundled_file_is_detected(tmp_path):
     target.write_bytes(bytes(raw))
     with pytest.raises(CgvizError, match="checksum"):
         datasets.load_demo("alanine-dipeptide", copy)
+    shutil.copyfile(BUNDLED / info.trajectories[0], target)
     (copy / info.trajectories[1]).unlink()
     with pytest.raises(CgvizError, match="missing"):
         datasets.load_demo("alanine-dipeptide", copy, verify=True)
