@@ -58,7 +58,7 @@ RESUMABLE_STATES = ("interrupted", "cancelled", "failed")
 #: Built-in task kinds: name -> "module:function" (imported only when a run starts).
 TASKS: dict[str, str] = {
     "memnets": "cgviz.memnets.task:run",
-    "simulator": "cgviz.training.task:run",
+    "simulator": "cgviz.training.simulator:run",
 }
 
 RUN_FILE = "run.yaml"
@@ -66,6 +66,7 @@ STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.csv"
 LOG_FILE = "log.txt"
 LOCK_FILE = ".lock"
+CANCEL_FILE = "cancel.request"
 CHECKPOINT_DIR = "checkpoints"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -151,10 +152,18 @@ def parse_device(device: str) -> list[str]:
         raise CgvizError(f"device must be a string like 'cpu' or 'cuda:0', got {device!r}.")
     if device == "cpu":
         return ["cpu"]
+    cpu_processes = re.fullmatch(r"cpu:(\d+)", device)
+    if cpu_processes:  # DDP over N CPU processes (gloo): for tests and many-core machines
+        n = int(cpu_processes.group(1))
+        if not 1 <= n <= (os.cpu_count() or 1) * 4:
+            raise CgvizError(f"Device {device!r}: the number of CPU processes must be 1.."
+                             f"{(os.cpu_count() or 1) * 4}.")
+        return ["cpu"] * n
     match = re.fullmatch(r"cuda(?::(\d+(?:,\d+)*))?", device)
     if not match:
         raise CgvizError(f"Unknown device {device!r}.",
-                         hint="Use 'cpu', 'cuda', 'cuda:N' or 'cuda:0,1' (DDP over two GPUs).")
+                         hint="Use 'cpu', 'cpu:2' (DDP over 2 CPU processes), 'cuda', 'cuda:N' "
+                         "or 'cuda:0,1' (DDP over two GPUs).")
     if match.group(1) is None:
         return ["cuda:0"]
     indices = [int(i) for i in match.group(1).split(",")]
@@ -188,7 +197,7 @@ def devices() -> list[CudaDevice]:
 
 def _check_device_available(device: str) -> None:
     wanted = parse_device(device)
-    if wanted == ["cpu"]:
+    if set(wanted) == {"cpu"}:
         return
     present = {f"cuda:{d.index}" for d in devices()}
     missing = [d for d in wanted if d not in present]
@@ -467,12 +476,12 @@ def _launch(run_dir: Path, resume: bool, record: Callable[[int], None]) -> None:
     threading.Thread(target=process.wait, daemon=True).start()
 
 
-def start(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
-          device: str | None = None, name: str | None = None) -> RunStatus:
-    """Create ``runs_dir/<name>/`` and launch the run as a detached process.
+def create(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
+           device: str | None = None, name: str | None = None) -> Path:
+    """Create ``runs_dir/<name>/`` with its run file and a queued status; launch nothing.
 
-    ``spec`` is a RunSpec or a mapping with its fields; ``device`` and ``name`` override the
-    spec's. Returns the queued status at once; poll ``status(name)`` to follow it.
+    ``start`` = ``create`` + a detached driver; the CLI's foreground training = ``create`` +
+    ``drive`` in the same process.
     """
     if isinstance(spec, dict):
         spec = RunSpec(**spec)
@@ -495,10 +504,21 @@ def start(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
         raise CgvizError(f"Cannot create the run directory {target}: {exc.strerror}.",
                          hint="Pick a runs directory you can write to.") from exc
     (target / CHECKPOINT_DIR).mkdir()
-    queued = RunStatus(name=chosen, state="queued", task=spec.task, device=spec.device,
-                       created=time.time())
-    _write_status(target, queued)
+    _write_status(target, RunStatus(name=chosen, state="queued", task=spec.task,
+                                    device=spec.device, created=time.time()))
     _atomic_write(target / RUN_FILE, spec.to_yaml())
+    return target
+
+
+def start(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
+          device: str | None = None, name: str | None = None) -> RunStatus:
+    """Create ``runs_dir/<name>/`` and launch the run as a detached process.
+
+    ``spec`` is a RunSpec or a mapping with its fields; ``device`` and ``name`` override the
+    spec's. Returns the queued status at once; poll ``status(name)`` to follow it.
+    """
+    target = create(spec, runs_dir, device, name)
+    queued = _read_status_file(target)
     _launch(target, resume=False, record=lambda pid: _write_status(target, replace(queued, pid=pid)))
     return status(target)
 
@@ -517,23 +537,30 @@ def resume(run: str | Path, runs_dir: str | Path | None = None) -> RunStatus:
 
 def cancel(run: str | Path, runs_dir: str | Path | None = None, timeout_s: float = 30.0
            ) -> RunStatus:
-    """Ask a run to stop (SIGTERM: it saves a checkpoint and ends ``cancelled``); after
-    ``timeout_s`` without an answer its process group is killed and it is marked cancelled."""
+    """Ask a run to stop: it saves a checkpoint and ends ``cancelled``.
+
+    First a ``cancel.request`` file (seen by ``RunContext.should_stop``, whatever signal
+    handlers the task's libraries install); after half of ``timeout_s`` a SIGTERM to the
+    process group; after ``timeout_s`` a SIGKILL, and the run is marked cancelled.
+    """
     target = _run_dir(run, runs_dir)
     current = status(target)
     if current.finished:
         return current
+    _atomic_write(target / CANCEL_FILE, f"{time.time()}\n")
     pid = current.pid
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
     deadline = time.time() + timeout_s
+    signalled = False
     while time.time() < deadline:
         current = status(target)
         if current.finished:
             return current
+        if not signalled and time.time() > deadline - timeout_s / 2 and pid:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+            signalled = True
         time.sleep(0.1)
     if pid:
         try:
@@ -587,7 +614,7 @@ class RunContext:
     """
 
     def __init__(self, run_dir: Path, spec: RunSpec, resume_state: dict[str, Any] | None,
-                 is_main_process: bool = True) -> None:
+                 is_main_process: bool = True, start_step: int | None = None) -> None:
         self.run_dir = run_dir
         self.spec = spec
         self.config = spec.config
@@ -595,9 +622,16 @@ class RunContext:
         self.devices = parse_device(spec.device)
         self.checkpoint_every = spec.checkpoint_every
         self.resume_state = resume_state
-        self.start_step = int(resume_state["step"]) if resume_state else 0
+        if start_step is None:
+            start_step = int(resume_state.get("step", resume_state.get("global_step", 0))
+                             ) if resume_state else 0
+        #: The step the run resumes from (0 for a fresh run).
+        self.start_step = int(start_step)
         self.is_main_process = is_main_process
+        #: True when the driver runs in the foreground (a terminal): tasks may show tqdm bars.
+        self.show_progress_bar = False
         self._stop_requested = False
+        self._last_cancel_check = 0.0
         self._last_status_write = 0.0
         self._started = time.time()
         self._start_step_for_eta = self.start_step
@@ -609,7 +643,13 @@ class RunContext:
         self._stop_requested = True
 
     def should_stop(self) -> bool:
-        """True once a cancel was requested: save a checkpoint and return."""
+        """True once a cancel was requested (cancel file or SIGTERM): save a checkpoint and
+        return."""
+        if not self._stop_requested:
+            now = time.time()
+            if now - self._last_cancel_check > 0.2:
+                self._last_cancel_check = now
+                self._stop_requested = (self.run_dir / CANCEL_FILE).exists()
         return self._stop_requested
 
     # -- status and metrics
@@ -700,6 +740,36 @@ class RunContext:
         self._update_status(last_checkpoint_step=int(step), step=int(step), epoch=epoch)
 
 
+    def save_checkpoint_file(self, writer: Callable[[Path], None], step: int,
+                             epoch: int | None = None, total_steps: int | None = None,
+                             final: bool = False) -> None:
+        """Like :meth:`save_checkpoint` for tasks that write their own checkpoint files
+        (e.g. Lightning's ``trainer.save_checkpoint``): ``writer(path)`` writes to a temporary
+        path, which then becomes last.pt (and step_<N>.pt) atomically. ``writer`` is called on
+        every process (Lightning's save is collective); only the main one keeps the file."""
+        directory = self.run_dir / CHECKPOINT_DIR
+        tmp = directory / f".writing.{os.getpid()}.pt"
+        writer(tmp)
+        if not self.is_main_process:
+            if tmp.exists():
+                tmp.unlink()
+            return
+        if final or step % self.checkpoint_every == 0:
+            shutil.copyfile(tmp, directory / f".step.{os.getpid()}.tmp")
+            os.replace(directory / f".step.{os.getpid()}.tmp", directory / f"step_{step:09d}.pt")
+        os.replace(tmp, directory / "last.pt")
+        _atomic_write(directory / "last.json", json.dumps(
+            {"step": int(step), "epoch": epoch, "total_steps": total_steps, "final": final,
+             "time": time.time()}) + "\n")
+        self._update_status(last_checkpoint_step=int(step), step=int(step), epoch=epoch)
+
+    @property
+    def resume_path(self) -> Path | None:
+        """The checkpoint a resumed run continues from (None for a fresh run)."""
+        path = self.run_dir / CHECKPOINT_DIR / "last.pt"
+        return path if self.resume_state is not None and path.exists() else None
+
+
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
     """Load a run checkpoint safely (``weights_only=True``: no code from the file runs)."""
     import torch
@@ -743,7 +813,8 @@ def _failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc} (see {LOG_FILE} for the traceback)."
 
 
-def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool = False) -> int:
+def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool = False,
+          show_progress: bool = False) -> int:
     """Run a run in this process (what ``python -m cgviz run <dir>`` does). Returns an exit code.
 
     Holds the run's lock for its whole life; a second driver is refused. With
@@ -777,17 +848,27 @@ def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool
             ended=None, reason="", resumes=previous.resumes + (1 if resume_run else 0),
         )
         _write_status(run_dir, started)
-        if resume_run:
-            _truncate_metrics(run_dir, state["step"] if state else 0)
-        context = RunContext(run_dir, spec, state)
-        signal.signal(signal.SIGTERM, lambda *_: context.request_stop())
-        print(f"[cgviz] run {run_dir.name}: task {spec.task} on {spec.device}"
-              f"{' (resumed at step %d)' % context.start_step if resume_run else ''}", flush=True)
+        if (run_dir / CANCEL_FILE).exists():
+            (run_dir / CANCEL_FILE).unlink()
         try:
+            resume_step = 0
+            if resume_run and state is not None:
+                resume_step = int((_last_checkpoint_info(run_dir) or {}).get(
+                    "step", state.get("step", state.get("global_step", 0))))
+            if resume_run:
+                _truncate_metrics(run_dir, resume_step)
+            context = RunContext(run_dir, spec, state, start_step=resume_step)
+            context.show_progress_bar = show_progress
+            signal.signal(signal.SIGTERM, lambda *_: context.request_stop())
+            print(f"[cgviz] run {run_dir.name}: task {spec.task} on {spec.device}"
+                  f"{' (resumed at step %d)' % resume_step if resume_run else ''}", flush=True)
             resolve_task(spec.task)(context)
         except BaseException as exc:  # noqa: BLE001 - every failure is recorded
             if isinstance(exc, KeyboardInterrupt):
                 final_state, reason = "cancelled", "Interrupted (Ctrl-C)."
+            elif type(exc).__name__ == "SIGTERMException":  # Lightning's own SIGTERM handler
+                final_state, reason = "cancelled", ("Terminated (SIGTERM) before it could save; "
+                                                    "resume continues from the last checkpoint.")
             else:
                 traceback.print_exc()
                 final_state, reason = "failed", _failure_reason(exc)
