@@ -1,7 +1,8 @@
 """The multi-scale GNN coarse-grained simulator (SCIENCE.md section 1).
 
 Submodules are imported on first use, so ``import cgviz.simulator`` stays cheap and does
-not load torch or torch_geometric: ``cgviz.simulator.networks`` holds the graph networks.
+not load torch or torch_geometric: ``networks`` (the graph networks), ``data`` (bead systems,
+history windows), ``model`` (CGSimulator: loss, one model step, checkpoints), ``rollout``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("networks",)
+_SUBMODULES = ("networks", "data", "model", "rollout")
 
 __all__ = list(_SUBMODULES)
 

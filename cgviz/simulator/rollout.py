@@ -1,0 +1,172 @@
+"""Rollouts: run a trained CGSimulator forward for many systems at once (SCIENCE.md 1.4)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from cgviz.errors import CgvizError
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The result of :func:`rollout`.
+
+    Attributes
+    ----------
+    names: one name per system.
+    positions: per system (n_frames, n_beads, 3) float32 nm: the history_length start frames
+        followed by the generated ones (n_frames = history_length + n_steps_completed).
+    bead_bonds: per system (n_bonds, 2) CG bonds (for topologies and analysis).
+    bead_masses: per system (n_beads,) amu.
+    frame_time_ps: one model step, ps.
+    history_length: the number of start frames at the front of ``positions``.
+    n_steps_requested, n_steps_completed: model steps asked for and done.
+    stop_reason: None if every step was done, else why the rollout stopped.
+    wall_time_s: seconds spent stepping.
+    """
+
+    names: tuple[str, ...]
+    positions: tuple[np.ndarray, ...]
+    bead_bonds: tuple[np.ndarray, ...]
+    bead_masses: tuple[np.ndarray, ...]
+    frame_time_ps: float
+    history_length: int
+    n_steps_requested: int
+    n_steps_completed: int
+    stop_reason: str | None
+    wall_time_s: float
+
+    @property
+    def n_systems(self) -> int:
+        return len(self.names)
+
+    @property
+    def simulated_ns_per_wall_second(self) -> float:
+        """Simulated time per wall-clock second, summed over the systems in the batch."""
+        simulated = self.n_steps_completed * self.frame_time_ps * 1e-3 * self.n_systems
+        return simulated / self.wall_time_s if self.wall_time_s > 0 else float("nan")
+
+    def generated(self, system: int) -> np.ndarray:
+        """Only the generated frames of one system (n_steps_completed, n_beads, 3)."""
+        return self.positions[system][self.history_length:]
+
+    def to_mdtraj(self, system: int = 0, include_start: bool = True):
+        """One system as an md.Trajectory with a bead topology (virtual-site beads, CG bonds)."""
+        import mdtraj as md
+
+        xyz = self.positions[system] if include_start else self.generated(system)
+        topology = md.Topology()
+        chain = topology.add_chain()
+        atoms = [topology.add_atom(f"CG{i}", md.element.virtual_site,
+                                   topology.add_residue("BEA", chain))
+                 for i in range(xyz.shape[1])]
+        for a, b in self.bead_bonds[system]:
+            topology.add_bond(atoms[int(a)], atoms[int(b)])
+        return md.Trajectory(xyz, topology, time=np.arange(len(xyz)) * self.frame_time_ps)
+
+    def save(self, system: int, trajectory_path: str | Path, topology_path: str | Path | None = None
+             ) -> None:
+        """Write one system's rollout as XTC (or any mdtraj format) and its first frame as PDB."""
+        traj = self.to_mdtraj(system)
+        traj.save(str(trajectory_path))
+        if topology_path is not None:
+            traj[0].save_pdb(str(topology_path))
+
+
+def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
+            start_frames: Sequence[int] | None = None, stochastic: bool = True,
+            refine_steps: int = 0, refine_epsilon: float = 0.1, device: str = "cpu",
+            progress: Callable[[int, int], None] | None = None,
+            blowup_factor: float = 25.0, should_stop: Callable[[], bool] | None = None
+            ) -> Rollout:
+    """Roll a batch of systems forward by ``n_steps`` model steps.
+
+    Parameters
+    ----------
+    model: a CGSimulator (moved to ``device`` here).
+    systems: BeadSystems; each needs ``history_length`` frames at its start frame.
+    n_steps: model steps to take (one step = one frame of the training data).
+    seed: seeds every random draw (same seed, same device -> same rollout).
+    start_frames: per system, the index of the last history frame (default: the first
+        possible, history_length - 1).
+    stochastic: sample a ~ N(mu, sigma) (True) or take mu (False).
+    refine_steps: annealed-Langevin steps per noise level after each step (0 = off).
+    progress: called as progress(steps_done, n_steps) now and then.
+    blowup_factor: stop when a bead moves more than this many velocity scales in one step.
+    should_stop: polled every step; returning True stops the rollout (reason "stopped").
+    """
+    import torch
+
+    from cgviz.simulator.data import collate_systems
+
+    if n_steps < 1:
+        raise CgvizError(f"n_steps must be at least 1, got {n_steps}.")
+    if not systems:
+        raise CgvizError("A rollout needs at least one system.")
+    k = model.config.history_length
+    if start_frames is None:
+        start_frames = [k - 1] * len(systems)
+    if len(start_frames) != len(systems):
+        raise CgvizError("Give one start frame per system.")
+    histories = []
+    for system, start in zip(systems, start_frames):
+        if not k - 1 <= start < system.n_frames:
+            raise CgvizError(
+                f"{system.name}: start frame {start} needs {k} frames of history "
+                f"(valid: {k - 1}..{system.n_frames - 1}).",
+                hint="Pick a later start frame or a model with a shorter history.")
+        histories.append(system.positions[start - k + 1 : start + 1])
+    batch = collate_systems(list(systems), histories).to(device)
+    model = model.to(device).eval()
+    generator = torch.Generator().manual_seed(int(seed))
+    offsets = np.cumsum([0] + [s.n_beads for s in systems])
+    total = int(offsets[-1])
+    frames = np.empty((k + n_steps, total, 3), dtype=np.float32)
+    frames[:k] = batch.positions.cpu().numpy()
+    history = batch.positions.clone()
+    limit = blowup_factor * float(model.velocity_scale)
+    stop_reason, done = None, 0
+    started = time.perf_counter()
+    with torch.no_grad():
+        embeddings = model.bead_embeddings(batch)
+        for step in range(n_steps):
+            if should_stop is not None and should_stop():
+                stop_reason = f"stopped on request after {step} steps"
+                break
+            out = model.step(embeddings, history, batch, stochastic=stochastic,
+                             generator=generator, refine_steps=refine_steps,
+                             refine_epsilon=refine_epsilon)
+            x = out.positions
+            if not torch.isfinite(x).all():
+                stop_reason = f"non-finite positions at step {step + 1}"
+                break
+            jump = float((x - history[-1]).norm(dim=-1).max())
+            if jump > limit:
+                stop_reason = (f"blow-up at step {step + 1}: a bead moved {jump:.2f} nm in one "
+                               f"step (limit {limit:.2f} nm)")
+                break
+            history = torch.cat([history[1:], x[None]], dim=0)
+            frames[k + step] = x.cpu().numpy()
+            done = step + 1
+            if progress is not None and (done % 10 == 0 or done == n_steps):
+                progress(done, n_steps)
+    wall = time.perf_counter() - started
+    frames = frames[: k + done]
+    return Rollout(
+        names=tuple(s.name for s in systems),
+        positions=tuple(np.ascontiguousarray(frames[:, offsets[i] : offsets[i + 1]])
+                        for i in range(len(systems))),
+        bead_bonds=tuple(np.asarray(s.bead_bonds) for s in systems),
+        bead_masses=tuple(np.asarray(s.bead_masses) for s in systems),
+        frame_time_ps=float(systems[0].frame_time_ps),
+        history_length=k,
+        n_steps_requested=int(n_steps),
+        n_steps_completed=done,
+        stop_reason=stop_reason,
+        wall_time_s=wall,
+    )
