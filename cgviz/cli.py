@@ -132,6 +132,43 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_simulator(args: argparse.Namespace) -> int:
+    from cgviz import jobs
+    from cgviz.training.config import SimulatorTrainingConfig, preset
+
+    if args.config and args.preset:
+        raise CgvizError("Give a config file or --preset, not both.")
+    if args.config:
+        try:
+            text = Path(args.config).read_text()
+        except OSError as exc:
+            raise CgvizError(f"Cannot read {args.config}: {exc.strerror}.") from exc
+        config = SimulatorTrainingConfig.from_yaml(text)
+    else:
+        config = preset(args.preset or "cpu-demo")
+    overrides = {k: v for k, v in (("max_steps", args.max_steps), ("train_demo", args.demo))
+                 if v is not None}
+    config = SimulatorTrainingConfig.from_dict({**config.to_dict(), **overrides})
+    spec = jobs.RunSpec(task="simulator", config=config.to_dict(), device=args.device,
+                        checkpoint_every=args.checkpoint_every, name=args.name or "")
+    if args.background:
+        _print_status(jobs.start(spec, runs_dir=args.runs_dir))
+        return 0
+    target = jobs.create(spec, runs_dir=args.runs_dir)
+    print(f"run directory: {target}", flush=True)
+    if len(jobs.parse_device(spec.device)) > 1:
+        # DDP: Lightning starts the other ranks by re-running this process's command line,
+        # so the ranks must run the driver command itself, not train-simulator.
+        import subprocess
+
+        code = subprocess.run([sys.executable, "-m", "cgviz", "run", str(target)]).returncode
+    else:
+        code = jobs.drive(target, show_progress=True)
+    final = jobs.status(target)
+    print(f"{final.state} at step {final.step}" + (f": {final.reason}" if final.reason else ""))
+    return code if final.state == "completed" else max(code, 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="cancel: seconds to wait before killing the process")
     runs.set_defaults(func=_cmd_runs)
     __import__("cgviz.memnets.cli", fromlist=["register"]).register(sub)  # no torch import
+
+    train = sub.add_parser("train-simulator", help="train the CG simulator (a run directory)")
+    train.add_argument("config", nargs="?", help="YAML training config (keys of "
+                       "SimulatorTrainingConfig; 'preset: cpu-demo' starts from a preset)")
+    train.add_argument("--preset", choices=["cpu-demo", "paper"], help="start from a preset")
+    train.add_argument("--demo", help="training demo (default: the config's, polymer-train)")
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--device", default="cpu", help="cpu, cuda:N, or cuda:0,1 for DDP")
+    train.add_argument("--name", help="run name (default: simulator-<date>-<id>)")
+    train.add_argument("--runs-dir", help="where runs live (default ./runs or $CGVIZ_RUNS_DIR)")
+    train.add_argument("--checkpoint-every", type=int, default=250)
+    train.add_argument("--background", action="store_true",
+                       help="start a detached run and return (watch it with `runs show`)")
+    train.set_defaults(func=_cmd_train_simulator)
     return parser
 
 

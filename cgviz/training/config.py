@@ -1,0 +1,136 @@
+"""Configuration of a simulator training run: a frozen dataclass that round-trips to YAML."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from cgviz.errors import CgvizError
+from cgviz.simulator.model import SimulatorConfig
+
+PRECISIONS = ("32", "bf16-mixed")
+
+
+@dataclass(frozen=True)
+class SimulatorTrainingConfig:
+    """Everything a simulator training run needs.
+
+    Data: ``train_demo`` names a bundled/generated demo (``data_dir``), or
+    ``train_trajectories`` + ``topology`` name files (atom types and masses from the sidecar
+    next to the topology, else from elements). Each molecule becomes its own system.
+
+    Attributes
+    ----------
+    train_demo, data_dir, train_trajectories, topology: where the training data come from.
+    atoms_per_bead: METIS mapping size (SCIENCE.md 1.1).
+    validation_fraction: the last this fraction of every system's frames is held out
+        (a block split, so no near-identical neighbour frames leak into validation).
+    model: SimulatorConfig fields (type_vocabulary is filled in from the data if empty).
+    batch_size, learning_rate, max_steps, gradient_clip, seed: optimisation (Adam).
+    log_every, validate_every, validation_batches: how often to log and to validate.
+    precision: "32" or "bf16-mixed".
+    frame_stride: use every n-th window start.
+    """
+
+    train_demo: str | None = "polymer-train"
+    data_dir: str | None = None
+    train_trajectories: tuple[str, ...] = ()
+    topology: str | None = None
+    atoms_per_bead: float = 4.0
+    validation_fraction: float = 0.1
+    model: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    max_steps: int = 2000
+    gradient_clip: float = 20.0
+    seed: int = 0
+    log_every: int = 10
+    validate_every: int = 200
+    validation_batches: int = 4
+    precision: str = "32"
+    frame_stride: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train_trajectories", tuple(self.train_trajectories))
+        if not self.train_demo and not self.train_trajectories:
+            raise CgvizError("Give train_demo or train_trajectories.")
+        if self.train_trajectories and not self.topology:
+            raise CgvizError("train_trajectories need a topology file.")
+        if not 0 <= self.validation_fraction < 0.5:
+            raise CgvizError(f"validation_fraction must be in [0, 0.5), got "
+                             f"{self.validation_fraction}.")
+        for name in ("batch_size", "max_steps", "log_every", "validate_every", "frame_stride"):
+            if int(getattr(self, name)) < 1:
+                raise CgvizError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+        if not self.learning_rate > 0:
+            raise CgvizError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        if self.precision not in PRECISIONS:
+            raise CgvizError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        if self.atoms_per_bead < 1:
+            raise CgvizError(f"atoms_per_bead must be >= 1, got {self.atoms_per_bead}.")
+        known = {f.name for f in fields(SimulatorConfig)}
+        unknown = set(self.model) - known
+        if unknown:
+            raise CgvizError(f"Unknown model settings {sorted(unknown)}.",
+                             hint=f"Known: {sorted(known)}.")
+
+    def model_config(self, type_vocabulary: tuple[str, ...]) -> SimulatorConfig:
+        settings = dict(self.model)
+        settings.setdefault("type_vocabulary", type_vocabulary)
+        return SimulatorConfig(**settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["train_trajectories"] = list(self.train_trajectories)
+        return data
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimulatorTrainingConfig:
+        if "preset" in data:
+            base = preset(data["preset"]).to_dict()
+            data = {**base, **{k: v for k, v in data.items() if k != "preset"},
+                    "model": {**base["model"], **dict(data.get("model", {}))}}
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise CgvizError(f"Unknown training settings {sorted(unknown)}.",
+                             hint=f"Known: {sorted(f.name for f in fields(cls))}.")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> SimulatorTrainingConfig:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise CgvizError(f"The training config is not valid YAML ({exc}).") from exc
+        if not isinstance(data, dict):
+            raise CgvizError("The training config must be a YAML mapping.")
+        return cls.from_dict(data)
+
+
+def preset(name: str) -> SimulatorTrainingConfig:
+    """``cpu-demo`` (learns in minutes on 2 cores) or ``paper`` (SCIENCE.md 1.3, a GPU-day)."""
+    if name == "cpu-demo":
+        return SimulatorTrainingConfig(
+            model=dict(history_length=6, embedding_latent_size=32, embedding_steps=3,
+                       embedding_size=32, dynamics_latent_size=64, dynamics_layers=3,
+                       score_latent_size=48, score_layers=2, cutoff_nm=1.5),
+            batch_size=16, learning_rate=1e-3, max_steps=1500, validate_every=250)
+    if name == "paper":
+        return SimulatorTrainingConfig(
+            model=dict(history_length=30, embedding_latent_size=64, embedding_steps=7,
+                       embedding_size=64, dynamics_latent_size=128, dynamics_layers=7,
+                       score_latent_size=128, score_layers=4, sigma_min=0.1, cutoff_nm=1.5),
+            batch_size=32, learning_rate=1e-4, max_steps=500_000, gradient_clip=20.0,
+            validate_every=5000, log_every=100)
+    raise CgvizError(f"Unknown preset {name!r}.", hint="Use 'cpu-demo' or 'paper'.")
+
+
+def with_overrides(config: SimulatorTrainingConfig, **changes: Any) -> SimulatorTrainingConfig:
+    return replace(config, **changes)

@@ -1,0 +1,242 @@
+"""Simulator training: data preparation, a thin LightningModule, and the jobs task.
+
+The science lives in ``cgviz.simulator`` (model, loss, data); this module only wires it to
+Lightning (CPU, one GPU, or DDP over several), to the run directory of ``cgviz.jobs``
+(metrics, progress, checkpoints, cancel) and to the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cgviz.errors import CgvizError
+from cgviz.training.config import SimulatorTrainingConfig
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Training and validation systems (block split in time) and the mapping used."""
+
+    train: list
+    validation: list
+    mapping: Any
+    type_vocabulary: tuple[str, ...]
+
+
+def prepare_data(config: SimulatorTrainingConfig) -> PreparedData:
+    """Load the trajectories, map them to beads with METIS, split each molecule in time."""
+    from cgviz import datasets, io, mapping
+    from cgviz.simulator.data import BeadSystem, bead_systems_from_trajectory
+
+    if config.train_demo:
+        demo = datasets.load_demo(config.train_demo, config.data_dir)
+        trajectories = demo.trajectories
+        props = io.AtomProperties(demo.atom_types, demo.masses)
+        label = config.train_demo
+    else:
+        loaded, props = io.load_system(list(config.train_trajectories), config.topology,
+                                       concatenate=False)
+        trajectories, label = loaded, "train"
+    vocabulary = tuple(sorted(set(props.type_names)))
+    vocabulary = tuple(config.model.get("type_vocabulary", vocabulary))
+    cg = mapping.metis_mapping(trajectories[0].topology, config.atoms_per_bead, properties=props)
+    train, validation = [], []
+    for i, traj in enumerate(trajectories):
+        for system in bead_systems_from_trajectory(traj, cg, vocabulary, name=f"{label}/{i}"):
+            n_val = int(round(system.n_frames * config.validation_fraction))
+            cut = system.n_frames - n_val
+            parts = {"train": system.positions[:cut], "validation": system.positions[cut:]}
+            for kind, positions in parts.items():
+                if len(positions) == 0:
+                    continue
+                piece = BeadSystem(**{**system.__dict__, "positions": positions,
+                                      "name": f"{system.name}/{kind}"})
+                (train if kind == "train" else validation).append(piece)
+    return PreparedData(train, validation, cg, vocabulary)
+
+
+def validation_loss(model, systems, n_windows: int = 64, batch_size: int = 16, seed: int = 0
+                    ) -> dict[str, float]:
+    """Mean loss terms of ``model`` on a fixed random set of windows of ``systems``."""
+    import torch
+
+    from cgviz.simulator.data import HistoryWindows, collate
+
+    windows = HistoryWindows(systems, model.config.history_length)
+    picks = np.random.default_rng(seed).permutation(len(windows))[:n_windows]
+    totals: dict[str, float] = {}
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(picks), batch_size):
+            batch = collate(windows, picks[start : start + batch_size])
+            terms = model.loss(batch, torch.Generator().manual_seed(seed + start))
+            for name, value in terms._asdict().items():
+                totals[name] = totals.get(name, 0.0) + float(value) * len(batch.positions[0])
+    n_beads = sum(len(collate(windows, picks[s : s + batch_size]).positions[0])
+                  for s in range(0, len(picks), batch_size))
+    return {name: value / n_beads for name, value in totals.items()}
+
+
+def build_model(config: SimulatorTrainingConfig, data: PreparedData):
+    from cgviz.simulator.model import CGSimulator, NormalisationStats
+
+    model_config = config.model_config(data.type_vocabulary)
+    stats = NormalisationStats.from_systems(data.train, model_config.history_length)
+    return CGSimulator(model_config, stats)
+
+
+def _lightning_module(model, config: SimulatorTrainingConfig, mapping_dict: dict[str, Any]):
+    import lightning as L
+    import torch
+
+    class SimulatorModule(L.LightningModule):
+        """Loss, optimiser and logging around a CGSimulator; nothing else."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.generator = torch.Generator().manual_seed(config.seed)
+
+        def training_step(self, batch, batch_index):
+            terms = self.model.loss(batch, self.generator)
+            self.log_dict({"loss": terms.total, "nll": terms.nll, "score_loss": terms.score,
+                           "mse": terms.mse}, batch_size=batch.n_graphs)
+            return terms.total
+
+        def validation_step(self, batch, batch_index):
+            generator = torch.Generator().manual_seed(10_000 + batch_index)
+            terms = self.model.loss(batch, generator)
+            self.log_dict({"val_loss": terms.total, "val_nll": terms.nll,
+                           "val_score_loss": terms.score, "val_mse": terms.mse},
+                          batch_size=batch.n_graphs, sync_dist=True)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            return batch.to(device)
+
+        def on_save_checkpoint(self, checkpoint):
+            # The plain model checkpoint (config + stats + weights) and the mapping ride along,
+            # so `cgviz rollout` needs nothing but this file.
+            checkpoint["cgviz_model"] = self.model.checkpoint()
+            checkpoint["cgviz_mapping"] = mapping_dict
+            checkpoint["cgviz_training_config"] = config.to_dict()
+
+    return SimulatorModule()
+
+
+class _IndexDataset:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def _loaders(config: SimulatorTrainingConfig, data: PreparedData, history_length: int):
+    import torch
+
+    from cgviz.simulator.data import HistoryWindows, collate
+
+    train = HistoryWindows(data.train, history_length, config.frame_stride)
+    loader = torch.utils.data.DataLoader(
+        _IndexDataset(len(train)), batch_size=config.batch_size, shuffle=True, drop_last=True,
+        collate_fn=lambda indices: collate(train, indices),
+        generator=torch.Generator().manual_seed(config.seed))
+    val_loader = None
+    usable = [s for s in data.validation if s.n_frames > history_length]
+    if usable:
+        validation = HistoryWindows(usable, history_length)
+        picks = np.random.default_rng(0).permutation(len(validation))
+        picks = picks[: config.batch_size * config.validation_batches]
+        val_loader = torch.utils.data.DataLoader(
+            _IndexDataset(len(picks)), batch_size=config.batch_size,
+            collate_fn=lambda idx: collate(validation, [int(picks[i]) for i in idx]))
+    return loader, val_loader
+
+
+def _trainer_devices(devices: list[str]) -> dict[str, Any]:
+    if set(devices) == {"cpu"}:
+        return {"accelerator": "cpu", "devices": len(devices),
+                "strategy": "ddp" if len(devices) > 1 else "auto"}
+    indices = [int(d.split(":")[1]) for d in devices]
+    return {"accelerator": "gpu", "devices": indices,
+            "strategy": "ddp" if len(indices) > 1 else "auto"}
+
+
+def _saver(trainer):
+    """A writer for RunContext.save_checkpoint_file: the full Lightning training state."""
+    return lambda path: trainer.save_checkpoint(path, weights_only=False)
+
+
+def run(ctx) -> None:
+    """The ``simulator`` task of cgviz.jobs: train a CGSimulator in a run directory."""
+    import lightning as L
+    import torch
+
+    config = SimulatorTrainingConfig.from_dict(dict(ctx.config))
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    data = prepare_data(config)
+    model = build_model(config, data)
+    module = _lightning_module(model, config, data.mapping.to_dict())
+    loader, val_loader = _loaders(config, data, model.config.history_length)
+
+    class RunCallback(L.Callback):
+        """Metrics, progress, checkpoints and cancel through the run context."""
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index):
+            step = trainer.global_step
+            if step % config.log_every == 0 or step == config.max_steps:
+                values = {k: float(v) for k, v in trainer.callback_metrics.items()
+                          if not k.startswith("val_")}
+                ctx.log(step, epoch=trainer.current_epoch, **values)
+            ctx.progress(step, config.max_steps, epoch=trainer.current_epoch)
+            stop = trainer.strategy.reduce_boolean_decision(ctx.should_stop(), all=False)
+            if step % ctx.checkpoint_every == 0 or stop:
+                ctx.save_checkpoint_file(_saver(trainer), step,
+                                         epoch=trainer.current_epoch,
+                                         total_steps=config.max_steps)
+            if stop:
+                trainer.should_stop = True
+
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.sanity_checking:
+                return
+            values = {k: float(v) for k, v in trainer.callback_metrics.items()
+                      if k.startswith("val_")}
+            if values:
+                ctx.log(trainer.global_step, epoch=trainer.current_epoch, **values)
+
+        def on_train_end(self, trainer, pl_module):
+            digest = float(sum(p.detach().double().sum() for p in pl_module.model.parameters()))
+            print(f"[cgviz] rank {trainer.global_rank} of {trainer.world_size}: step "
+                  f"{trainer.global_step}, parameter checksum {digest:.10e}", flush=True)
+            if not ctx.should_stop():
+                ctx.save_checkpoint_file(_saver(trainer), trainer.global_step,
+                                         epoch=trainer.current_epoch,
+                                         total_steps=config.max_steps, final=True)
+
+    trainer = L.Trainer(
+        **_trainer_devices(ctx.devices), max_steps=config.max_steps,
+        precision=config.precision, gradient_clip_val=config.gradient_clip,
+        val_check_interval=config.validate_every if val_loader is not None else None,
+        check_val_every_n_epoch=None, num_sanity_val_steps=0, logger=False,
+        enable_checkpointing=False, enable_model_summary=False,
+        enable_progress_bar=ctx.is_main_process and ctx.show_progress_bar,
+        callbacks=[RunCallback(), *([L.pytorch.callbacks.TQDMProgressBar(refresh_rate=5)]
+                                    if ctx.is_main_process and ctx.show_progress_bar else [])],
+        default_root_dir=str(ctx.run_dir),
+        limit_val_batches=config.validation_batches,
+    )
+    if ctx.resume_path is not None and ctx.resume_state.get("global_step") is None:
+        raise CgvizError("The last checkpoint of this run is not a training checkpoint.")
+    trainer.fit(module, loader, val_loader,
+                ckpt_path=str(ctx.resume_path) if ctx.resume_path else None, weights_only=True)
