@@ -91,3 +91,142 @@ def ramachandran(phi: np.ndarray, psi: np.ndarray, bins: int = 72, title: str = 
     figure.update_xaxes(range=[-180, 180], dtick=90)
     figure.update_yaxes(range=[-180, 180], dtick=90, scaleanchor="x")
     return figure
+
+
+def player_stride(n_frames: int, n_atoms: int, budget_points: int = 200_000,
+                  max_frames: int = 200) -> int:
+    """The frame stride that keeps a 3-D player's payload within ``budget_points`` atom
+    positions (and at most ``max_frames`` frames); at least 1."""
+    if n_frames <= 0 or n_atoms <= 0:
+        return 1
+    by_budget = max(1, budget_points // max(1, n_atoms))
+    shown = max(1, min(n_frames, max_frames, by_budget))
+    return max(1, -(-n_frames // shown))
+
+
+def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: np.ndarray,
+                      title: str = "", marker_size: float = 5.0, highlight=None):
+    """A 3-D ball-and-stick player: one plotly frame per trajectory frame, slider + play.
+
+    Parameters
+    ----------
+    xyz: (n_frames, n_atoms, 3) positions in nm (already strided to the frames to show).
+    bonds: (n_bonds, 2) atom index pairs.
+    type_names: per-atom type names (colour and legend).
+    time_ps: (n_frames,) times shown on the slider.
+    highlight: optional per-frame labels appended to the slider text.
+    """
+    import plotly.graph_objects as go
+
+    xyz = np.asarray(xyz, dtype=float)
+    if xyz.ndim != 3 or xyz.shape[0] == 0:
+        raise ValueError("xyz must be (n_frames >= 1, n_atoms, 3)")
+    base = molecule_3d(xyz[0], bonds, type_names, title=title, marker_size=marker_size)
+    bonds = np.asarray(bonds, dtype=int).reshape(-1, 2)
+    groups = [[i for i, t in enumerate(type_names) if t == name]
+              for name in dict.fromkeys(type_names)]
+    frames = []
+    for f in range(xyz.shape[0]):
+        segments = np.full((len(bonds) * 3, 3), np.nan)
+        segments[0::3] = xyz[f, bonds[:, 0]]
+        segments[1::3] = xyz[f, bonds[:, 1]]
+        traces = [go.Scatter3d(x=segments[:, 0], y=segments[:, 1], z=segments[:, 2])]
+        traces += [go.Scatter3d(x=xyz[f, g, 0], y=xyz[f, g, 1], z=xyz[f, g, 2]) for g in groups]
+        frames.append(go.Frame(data=traces, name=str(f)))
+    base.frames = frames
+    lo, hi = xyz.reshape(-1, 3).min(0), xyz.reshape(-1, 3).max(0)
+    pad = 0.05 * float(max(hi - lo)) + 0.1
+    labels = [f"{t:.1f} ps" + (f" {highlight[i]}" if highlight is not None else "")
+              for i, t in enumerate(np.asarray(time_ps, dtype=float))]
+    base.update_layout(
+        scene=dict(xaxis=dict(range=[lo[0] - pad, hi[0] + pad], title="x (nm)"),
+                   yaxis=dict(range=[lo[1] - pad, hi[1] + pad], title="y (nm)"),
+                   zaxis=dict(range=[lo[2] - pad, hi[2] + pad], title="z (nm)"),
+                   aspectmode="cube"),
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left",
+                          yanchor="top", buttons=[
+                              dict(label="▶ Play", method="animate",
+                                   args=[None, dict(frame=dict(duration=80, redraw=True),
+                                                    fromcurrent=True, transition=dict(duration=0))]),
+                              dict(label="❚❚ Pause", method="animate",
+                                   args=[[None], dict(mode="immediate",
+                                                      frame=dict(duration=0, redraw=False))]),
+                          ])],
+        sliders=[dict(active=0, x=0.12, len=0.88, y=0.0, currentvalue=dict(prefix="t = "),
+                      steps=[dict(method="animate", label=labels[f],
+                                  args=[[str(f)], dict(mode="immediate",
+                                                       frame=dict(duration=0, redraw=True))])
+                             for f in range(xyz.shape[0])])],
+        margin=dict(l=0, r=0, t=40 if title else 0, b=40),
+    )
+    return base
+
+
+def time_series(time_ps: np.ndarray, series: dict, y_label: str, title: str = "",
+                x_label: str = "time (ps)"):
+    """Lines over time: ``series`` maps a legend name to a (n_frames,) array."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name, values in series.items():
+        figure.add_trace(go.Scatter(x=np.asarray(time_ps), y=np.asarray(values), mode="lines",
+                                    name=str(name)))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
+                         margin=dict(l=0, r=0, t=40 if title else 10, b=0),
+                         showlegend=len(series) > 1)
+    return figure
+
+
+#: A long qualitative palette for colouring many beads (cycled).
+BEAD_PALETTE = (
+    "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#7F7F7F",
+    "#BCBD22", "#17BECF", "#393B79", "#E6550D", "#31A354", "#843C39", "#7B4173", "#3182BD",
+    "#FDAE6B", "#74C476", "#FD8D3C", "#9E9AC8",
+)
+
+
+def mapping_3d(atom_xyz: np.ndarray, atom_bonds: np.ndarray, assignment: np.ndarray,
+               bead_xyz: np.ndarray, bead_bonds: np.ndarray, title: str = "",
+               bead_labels=None):
+    """Atoms coloured by their bead, bead centres as large translucent spheres, CG bonds.
+
+    Parameters
+    ----------
+    atom_xyz: (n_atoms, 3) nm. atom_bonds: (n_bonds, 2). assignment: (n_atoms,) bead index.
+    bead_xyz: (n_beads, 3) nm (mass-weighted centres). bead_bonds: (n_cg_bonds, 2).
+    bead_labels: optional per-bead hover text (e.g. composition and mass).
+    """
+    import plotly.graph_objects as go
+
+    atom_xyz = np.asarray(atom_xyz, float)
+    bead_xyz = np.asarray(bead_xyz, float)
+    assignment = np.asarray(assignment, int)
+    colors = [BEAD_PALETTE[b % len(BEAD_PALETTE)] for b in assignment]
+    bead_colors = [BEAD_PALETTE[b % len(BEAD_PALETTE)] for b in range(len(bead_xyz))]
+
+    def segments(xyz, pairs):
+        pairs = np.asarray(pairs, int).reshape(-1, 2)
+        out = np.full((len(pairs) * 3, 3), np.nan)
+        out[0::3], out[1::3] = xyz[pairs[:, 0]], xyz[pairs[:, 1]]
+        return out
+
+    fine = segments(atom_xyz, atom_bonds)
+    coarse = segments(bead_xyz, bead_bonds)
+    labels = bead_labels if bead_labels is not None else [f"bead {b}" for b in range(len(bead_xyz))]
+    figure = go.Figure([
+        go.Scatter3d(x=fine[:, 0], y=fine[:, 1], z=fine[:, 2], mode="lines", name="bonds",
+                     line=dict(color="#AAAAAA", width=3), hoverinfo="skip"),
+        go.Scatter3d(x=atom_xyz[:, 0], y=atom_xyz[:, 1], z=atom_xyz[:, 2], mode="markers",
+                     name="atoms", marker=dict(size=4, color=colors),
+                     text=[f"atom {i} -> bead {b}" for i, b in enumerate(assignment)],
+                     hoverinfo="text"),
+        go.Scatter3d(x=coarse[:, 0], y=coarse[:, 1], z=coarse[:, 2], mode="lines",
+                     name="CG bonds", line=dict(color="#333333", width=8)),
+        go.Scatter3d(x=bead_xyz[:, 0], y=bead_xyz[:, 1], z=bead_xyz[:, 2], mode="markers",
+                     name="bead centres", marker=dict(size=14, color=bead_colors, opacity=0.45),
+                     text=list(labels), hoverinfo="text"),
+    ])
+    figure.update_layout(title=title, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+                         scene=dict(aspectmode="data", xaxis_title="x (nm)",
+                                    yaxis_title="y (nm)", zaxis_title="z (nm)"))
+    return figure

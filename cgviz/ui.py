@@ -1,0 +1,208 @@
+"""Streamlit building blocks shared by the pages (imported by pages only, never by cgviz).
+
+The pages stay thin: a page calls one of these to pick data, then a few ``cgviz`` functions
+and ``cgviz.figures`` builders. Loaded data lives in ``st.session_state`` so a rerun, a page
+switch or an error elsewhere loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cgviz import io
+from cgviz.errors import CgvizError
+
+SYSTEM_KEY = "cgviz.system"
+
+
+@dataclass(frozen=True)
+class LoadedSystem:
+    """Trajectories of one system as the user chose them.
+
+    Attributes
+    ----------
+    label: what the user picked ("demo: alanine-dipeptide", "upload: run.xtc", ...).
+    trajectories: independent trajectories of the same topology (nm, ps).
+    properties: per-atom type names and masses.
+    """
+
+    label: str
+    trajectories: tuple
+    properties: io.AtomProperties
+
+    @property
+    def topology(self):
+        return self.trajectories[0].topology
+
+    @property
+    def n_frames(self) -> int:
+        return sum(t.n_frames for t in self.trajectories)
+
+
+def show_error(error: Exception, what: str = "") -> None:
+    """Show a user error with ``st.error`` (problem, then the hint on its own line)."""
+    import streamlit as st
+
+    prefix = f"{what}: " if what else ""
+    if isinstance(error, CgvizError) and error.hint:
+        st.error(f"{prefix}{error.problem}\n\n**What to do:** {error.hint}")
+    else:
+        st.error(f"{prefix}{error}")
+
+
+def _load_demo(name: str) -> LoadedSystem:
+    import streamlit as st
+
+    @st.cache_resource(show_spinner=f"Loading demo {name} ...")
+    def cached(demo_name: str):
+        from cgviz import datasets
+
+        return datasets.load_demo(demo_name)
+
+    demo = cached(name)
+    return LoadedSystem(f"demo: {name}", tuple(demo.trajectories),
+                        io.AtomProperties(demo.atom_types, demo.masses))
+
+
+def _load_paths(trajectories: tuple[str, ...], topology: str | None, label: str) -> LoadedSystem:
+    import streamlit as st
+
+    @st.cache_resource(show_spinner="Loading trajectory ...", max_entries=8)
+    def cached(paths: tuple[str, ...], top: str | None, stamp: tuple):
+        loaded, props = io.load_system(list(paths), topology=top, concatenate=False)
+        return tuple(loaded), props
+
+    stamp = tuple(Path(p).stat().st_mtime if Path(p).exists() else 0 for p in trajectories)
+    loaded, props = cached(trajectories, topology, stamp)
+    return LoadedSystem(label, loaded, props)
+
+
+def _save_uploads(files) -> dict[str, Path]:
+    """Write uploaded files to a per-content temporary folder; returns name -> path."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(f.getbuffer())
+    folder = Path(tempfile.gettempdir()) / "cgviz-uploads" / digest.hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {}
+    for f in files:
+        path = folder / Path(f.name).name
+        if not path.exists():
+            path.write_bytes(f.getbuffer())
+        saved[f.name] = path
+    return saved
+
+
+def system_picker(key: str = "picker") -> LoadedSystem | None:
+    """Sidebar-free picker: a demo, uploaded files, or paths on the server.
+
+    The chosen system is kept in ``st.session_state[SYSTEM_KEY]`` and returned; a failed
+    load shows ``st.error`` and keeps the previous system.
+    """
+    import streamlit as st
+
+    from cgviz import datasets
+
+    source = st.radio("Source", ["Demo data", "Upload files", "Path on the server"],
+                      horizontal=True, key=f"{key}.source")
+    try:
+        if source == "Demo data":
+            names = [d.name for d in datasets.list_demos()]
+            current = st.session_state.get(SYSTEM_KEY)
+            default = 0
+            if current is not None and current.label.startswith("demo: "):
+                default = names.index(current.label[6:]) if current.label[6:] in names else 0
+            name = st.selectbox("Demo system", names, index=default, key=f"{key}.demo")
+            if st.button("Load demo", key=f"{key}.load_demo", type="primary") or (
+                current is None
+            ):
+                st.session_state[SYSTEM_KEY] = _load_demo(name)
+        elif source == "Upload files":
+            limit = st.get_option("server.maxUploadSize")
+            files = st.file_uploader(
+                f"Topology and trajectory files (up to {limit} MB each): e.g. a .pdb plus "
+                "one or more .xtc/.dcd/.trr; an .h5/.pdb/.gro alone also works; a bead "
+                "model's .atoms.json sidecar may come along.",
+                accept_multiple_files=True, key=f"{key}.upload")
+            if files and st.button("Load upload", key=f"{key}.load_upload", type="primary"):
+                saved = _save_uploads(files)
+                st.session_state[SYSTEM_KEY] = _system_from_files(list(saved.values()))
+        else:
+            paths = st.text_input("Trajectory file(s) on the server, comma-separated",
+                                  key=f"{key}.paths")
+            topology = st.text_input("Topology file (for .xtc, .dcd, .trr, ...)",
+                                     key=f"{key}.topology")
+            if st.button("Load files", key=f"{key}.load_paths", type="primary"):
+                chosen = tuple(p.strip() for p in paths.split(",") if p.strip())
+                if not chosen:
+                    raise CgvizError("Give at least one trajectory path.")
+                st.session_state[SYSTEM_KEY] = _load_paths(
+                    chosen, topology.strip() or None, f"files: {', '.join(chosen)}")
+    except CgvizError as error:
+        show_error(error, "Could not load that")
+    return st.session_state.get(SYSTEM_KEY)
+
+
+_TOPOLOGY_FIRST = (".pdb", ".gro", ".prmtop", ".psf", ".mol2", ".h5")
+
+
+def _system_from_files(paths: list[Path]) -> LoadedSystem:
+    """Split uploaded files into topology, trajectories and sidecar, then load them."""
+    sidecars = [p for p in paths if p.name.endswith(".atoms.json")]
+    others = [p for p in paths if p not in sidecars]
+    coordinate_only = [p for p in others if p.suffix.lower() not in _TOPOLOGY_FIRST]
+    topologies = [p for p in others if p.suffix.lower() in _TOPOLOGY_FIRST]
+    if coordinate_only:
+        if not topologies:
+            raise CgvizError(
+                f"{', '.join(p.name for p in coordinate_only)} need(s) a topology file.",
+                hint="Upload a .pdb, .gro, .prmtop or .psf of the same system with it.")
+        topology, trajectories = topologies[0], coordinate_only
+    else:
+        topology, trajectories = None, others
+    loaded, props = io.load_system([str(p) for p in trajectories],
+                                   topology=str(topology) if topology else None,
+                                   sidecar=str(sidecars[0]) if sidecars else None,
+                                   concatenate=False)
+    names = ", ".join(p.name for p in paths)
+    return LoadedSystem(f"upload: {names}", tuple(loaded), props)
+
+
+def molecule_choice(system: LoadedSystem, key: str) -> np.ndarray:
+    """For systems of several molecules, let the user pick one (or all); returns atom indices."""
+    import streamlit as st
+
+    chains = list(system.topology.chains)
+    if len(chains) <= 1:
+        return np.arange(system.topology.n_atoms)
+    options = ["all"] + [f"molecule {c.index + 1} ({c.n_atoms} atoms)" for c in chains]
+    choice = st.selectbox("Molecule", options, index=1, key=key)
+    if choice == "all":
+        return np.arange(system.topology.n_atoms)
+    chain = chains[options.index(choice) - 1]
+    return np.array([a.index for a in chain.atoms])
+
+
+def bead_files_zip(mapping, trajectories, stem: str = "beads") -> bytes:
+    """A zip with the mapping (JSON) and the bead trajectory: PDB + XTC per run + sidecar."""
+    import io as _io
+    import zipfile
+
+    buffer = _io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w") as archive:
+        folder = Path(tmp)
+        mapping.save(folder / "mapping.json")
+        io.write_atom_properties(folder / f"{stem}.atoms.json", mapping.bead_properties)
+        for i, beads in enumerate(mapping.apply(list(trajectories))):
+            if i == 0:
+                beads[0].save_pdb(str(folder / f"{stem}.pdb"))
+            beads.save_xtc(str(folder / f"{stem}_{i:02d}.xtc"))
+        for path in sorted(folder.iterdir()):
+            archive.write(path, arcname=path.name)
+    return buffer.getvalue()

@@ -1,0 +1,98 @@
+"""The Trajectory and Coarse-Graining pages, run headless with streamlit.testing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mdtraj as md
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cgviz import CgvizError, datasets, ui
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
+
+
+def charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def test_trajectory_page_on_the_alanine_demo():
+    at = page("1_Trajectory.py").run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["atoms"] == "22" and "4 runs" in metrics["frames"]
+    assert metrics["frame time"] == "1 ps"
+    assert charts(at) == 4  # 3-D player, Rg, RMSD, Ramachandran
+    assert any("Showing" in c.value for c in at.caption)
+    # Another run of the same system, and a smaller payload budget.
+    at.selectbox[1].set_value(2).run()
+    assert not at.exception and charts(at) == 4
+
+
+def test_trajectory_page_polymer_demo_picks_one_molecule():
+    at = page("1_Trajectory.py").run()
+    at.selectbox[0].set_value("polymer-test").run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["molecules"] == "12"
+    molecule = [s for s in at.selectbox if s.label == "Molecule"][0]
+    assert molecule.value.startswith("molecule 1")
+    assert charts(at) == 3  # no backbone dihedrals in a bead model
+
+
+def test_trajectory_page_bad_files_show_an_error_and_keep_the_loaded_system(tmp_path):
+    paths = datasets.demo_paths("alanine-dipeptide")
+    corrupt = tmp_path / "broken.xtc"
+    corrupt.write_bytes(os.urandom(3000))
+    other = tmp_path / "other.pdb"
+    md.load(str(paths["topology"])).atom_slice(range(10)).save_pdb(str(other))
+
+    at = page("1_Trajectory.py").run()
+    at.radio[0].set_value("Path on the server").run()
+    at.text_input[0].input(str(corrupt)).run()
+    at.text_input[1].input(str(paths["topology"])).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert "corrupt" in at.error[0].value and "What to do" in at.error[0].value
+    assert {m.label: m.value for m in at.metric}["atoms"] == "22", "previous system kept"
+
+    at.text_input[0].input(str(paths["trajectories"][0])).run()
+    at.text_input[1].input(str(other)).run()
+    at.button[0].click().run()
+    assert not at.exception and "has 22 atoms" in at.error[0].value
+
+
+def test_coarse_graining_page_methods_and_slider():
+    at = page("2_Coarse_Graining.py").run()
+    assert not at.exception and not at.error
+    beads = lambda: int({m.label: m.value for m in at.metric}["beads"])  # noqa: E731
+    assert beads() == round(22 / 4)
+    at.slider[0].set_value(2).run()
+    assert beads() == 11 and charts(at) == 1
+    at.radio[1].set_value("One bead per residue(s)").run()
+    assert not at.exception and beads() == 3
+    at.radio[1].set_value("Contiguous segments").run()
+    assert not at.exception and beads() >= 5
+    assert len(at.get("download_button")) == 1
+
+
+def test_upload_splitting_needs_a_topology_and_reads_sidecars(tmp_path):
+    paths = datasets.demo_paths("polymer-test")
+    traj = md.load(str(paths["trajectories"][0]), top=str(paths["topology"]))[:5]
+    traj.save_xtc(str(tmp_path / "p.xtc"))
+    (tmp_path / "p.pdb").write_bytes(Path(paths["topology"]).read_bytes())
+    (tmp_path / "p.atoms.json").write_bytes(Path(paths["atom_properties"]).read_bytes())
+    with pytest.raises(CgvizError, match="need.*topology"):
+        ui._system_from_files([tmp_path / "p.xtc"])
+    loaded = ui._system_from_files([tmp_path / "p.pdb", tmp_path / "p.xtc",
+                                    tmp_path / "p.atoms.json"])
+    assert loaded.trajectories[0].n_frames == 5
+    assert set(loaded.properties.type_names) == {"B1", "B2", "S1", "S2"}
+    assert np.all(loaded.properties.masses == 100.0)
