@@ -55,7 +55,8 @@ def test_config_validates_and_round_trips_yaml(tmp_path):
                        ({"train_split": 1.5}, "train_split"),
                        ({"split": "sideways"}, "Unknown split"),
                        ({"seeds": [1, 1]}, "distinct"),
-                       ({"n_epochs": 0}, "n_epochs")]:
+                       ({"n_epochs": 0}, "n_epochs"),
+                       ({"block_length": 8}, "not longer than the longest lag")]:
         values = {"lagtimes": [1, 7, 8], "encoder_sizes": [4, 3], **bad}
         with pytest.raises(CgvizError, match=match):
             MEMnetsConfig(**values)

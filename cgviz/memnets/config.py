@@ -133,6 +133,11 @@ class MEMnetsConfig:
             raise CgvizError(f"Unknown split {self.split!r}.",
                              hint="Use 'random' (seed behaviour) or 'blocks'.")
         set_("block_length", _positive(self.block_length, "block_length", True, True))
+        if self.block_length is not None and self.block_length <= lags[-1]:
+            raise CgvizError(
+                f"block_length = {self.block_length} frames is not longer than the longest "
+                f"lag ({lags[-1]}).",
+                hint="Blocks must hold whole samples; use >= 10 tau_K, or leave it unset.")
         seeds = _int_tuple(self.seeds, "seeds")
         if not seeds or len(set(seeds)) != len(seeds):
             raise CgvizError(f"seeds must be a non-empty list of distinct integers, got {seeds}.")
