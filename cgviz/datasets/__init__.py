@@ -304,7 +304,7 @@ def generate_alanine(
     n_frames: int = 10_000,
     frame_interval_ps: float = 1.0,
     seed: int = 0,
-    solvent: str = "vacuum",
+    solvent: str = "obc2",
     platform: str = "Reference",
     progress: ProgressCallback | None = None,
     command: str | None = None,
