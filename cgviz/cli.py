@@ -169,6 +169,45 @@ def _cmd_train_simulator(args: argparse.Namespace) -> int:
     return code if final.state == "completed" else max(code, 1)
 
 
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from cgviz.simulator import evaluate
+    from cgviz.simulator.model import load_simulator
+    from cgviz.simulator.rollout import rollout
+
+    model, checkpoint = load_simulator(args.checkpoint)
+    systems = evaluate.test_systems_for(checkpoint, args.demo, args.data_dir)
+    if args.n_systems:
+        systems = systems[: args.n_systems]
+    bar = _tqdm_factory("rollout")
+    result = rollout(model, systems, args.n_steps, seed=args.seed, refine_steps=args.refine,
+                     stochastic=not args.deterministic, device=args.device, progress=bar)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(result.n_systems):
+        result.save(i, out / f"rollout_{i:03d}.xtc", out / f"rollout_{i:03d}.pdb")
+    print(f"{result.n_systems} systems x {result.n_steps_completed} steps"
+          f"{'' if result.stop_reason is None else ' (stopped: ' + result.stop_reason + ')'}; "
+          f"{result.simulated_ns_per_wall_second:.3g} simulated ns per wall second -> {out}")
+    return 0 if result.stop_reason is None else 1
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cgviz.simulator import evaluate
+    from cgviz.simulator.model import load_simulator
+
+    model, checkpoint = load_simulator(args.checkpoint)
+    systems = evaluate.test_systems_for(checkpoint, args.demo, args.data_dir)
+    report, _ = evaluate.evaluate(model, systems, args.n_steps, seed=args.seed,
+                                  refine_steps=args.refine, device=args.device,
+                                  progress=_tqdm_factory("rollout"))
+    report.save_json(args.out)
+    summary = {k: v for k, v in report.to_dict().items() if k != "systems"}
+    for key, value in summary.items():
+        print(f"{key:30s} {value}")
+    print(f"report -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--equilibration-tau", type=float, default=1500.0)
     demo.add_argument("--n-trajectories", type=int, default=4)
     demo.add_argument("--frame-interval-ps", type=float, default=1.0)
-    demo.add_argument("--solvent", default="vacuum", choices=["vacuum", "gbn2"])
+    demo.add_argument("--solvent", default="obc2", choices=["obc2", "vacuum", "gbn2"],
+                      help="alanine: implicit water (obc2, default), vacuum, or amber14 GBn2")
     demo.set_defaults(func=_cmd_demo_data)
 
     demos = sub.add_parser("demos", help="list the demo data sets")
@@ -241,6 +281,30 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--background", action="store_true",
                        help="start a detached run and return (watch it with `runs show`)")
     train.set_defaults(func=_cmd_train_simulator)
+
+    for command, helptext, func in (
+        ("rollout", "roll a trained simulator out on a demo's systems; write XTC + PDB",
+         _cmd_rollout),
+        ("evaluate-simulator", "roll out on held-out systems and score against the MD "
+         "(JSON report)", _cmd_evaluate),
+    ):
+        cmd = sub.add_parser(command, help=helptext)
+        cmd.add_argument("checkpoint", help="a simulator checkpoint (bundled: "
+                         "cgviz/datasets/data/simulator_cpu_demo.pt, or runs/NAME/checkpoints/last.pt)")
+        cmd.add_argument("--demo", default="polymer-test", help="systems to start from")
+        cmd.add_argument("--data-dir", help="demo directory (default: bundled)")
+        cmd.add_argument("--n-steps", type=int, default=1000)
+        cmd.add_argument("--seed", type=int, default=0)
+        cmd.add_argument("--refine", type=int, default=0,
+                         help="annealed-Langevin steps per noise level (0 = off)")
+        cmd.add_argument("--device", default="cpu")
+        if command == "rollout":
+            cmd.add_argument("--n-systems", type=int, help="only the first N systems")
+            cmd.add_argument("--deterministic", action="store_true", help="take mu, no sampling")
+            cmd.add_argument("--out", default="rollout", help="output directory")
+        else:
+            cmd.add_argument("--out", default="evaluation.json", help="JSON report path")
+        cmd.set_defaults(func=func)
     return parser
 
 

@@ -362,3 +362,16 @@ def load_checkpoint(path, map_location: str = "cpu") -> tuple[CGSimulator, dict[
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_simulator(path) -> tuple[CGSimulator, dict[str, Any]]:
+    """(model, metadata) from a bundled model file or a training-run checkpoint.
+
+    The metadata holds the model ``config`` and, when recorded, the ``mapping`` (a
+    CGMapping dict) and the ``training_config`` it was trained with.
+    """
+    model, checkpoint = load_checkpoint(path)
+    if "cgviz_model" in checkpoint:
+        checkpoint = {**checkpoint["cgviz_model"], "mapping": checkpoint.get("cgviz_mapping", {}),
+                      "training_config": checkpoint.get("cgviz_training_config", {})}
+    return model, checkpoint
