@@ -230,3 +230,56 @@ def mapping_3d(atom_xyz: np.ndarray, atom_bonds: np.ndarray, assignment: np.ndar
                          scene=dict(aspectmode="data", xaxis_title="x (nm)",
                                     yaxis_title="y (nm)", zaxis_title="z (nm)"))
     return figure
+
+
+def overlay_lines(curves: dict, x_label: str, y_label: str, title: str = "", log_x: bool = False):
+    """Several lines on one plot: ``curves`` maps a name to (x, y)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure([go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=str(n))
+                        for n, (x, y) in curves.items()])
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
+                         margin=dict(l=0, r=0, t=40 if title else 10, b=0))
+    if log_x:
+        figure.update_xaxes(type="log")
+    return figure
+
+
+def overlay_histograms(samples: dict, x_label: str, title: str = "", bins: int = 40):
+    """Normalised histograms of several sample sets on shared bins (probability density)."""
+    import plotly.graph_objects as go
+
+    values = [np.ravel(v) for v in samples.values() if np.size(v)]
+    if not values:
+        return go.Figure()
+    edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    figure = go.Figure()
+    for name, v in samples.items():
+        density, _ = np.histogram(np.ravel(v), bins=edges, density=True)
+        figure.add_trace(go.Scatter(x=centers, y=density, mode="lines", name=str(name),
+                                    line=dict(shape="hvh")))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title="probability density",
+                         margin=dict(l=0, r=0, t=40 if title else 10, b=0))
+    return figure
+
+
+def side_by_side_heatmaps(maps: dict, title: str = "", z_label: str = "", zmin=None, zmax=None):
+    """Heat maps next to each other with one shared colour scale (e.g. contact maps)."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    names = list(maps)
+    figure = make_subplots(rows=1, cols=len(names), subplot_titles=names,
+                           horizontal_spacing=0.08)
+    values = [np.asarray(m, float) for m in maps.values()]
+    lo = zmin if zmin is not None else min(float(np.nanmin(v)) for v in values)
+    hi = zmax if zmax is not None else max(float(np.nanmax(v)) for v in values)
+    for i, v in enumerate(values):
+        figure.add_trace(go.Heatmap(z=v, zmin=lo, zmax=hi, colorscale="Viridis",
+                                    showscale=i == len(values) - 1,
+                                    colorbar=dict(title=z_label)), row=1, col=i + 1)
+        figure.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}",
+                            row=1, col=i + 1)
+    figure.update_layout(title=title, margin=dict(l=0, r=0, t=60, b=0))
+    return figure

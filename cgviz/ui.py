@@ -206,3 +206,33 @@ def bead_files_zip(mapping, trajectories, stem: str = "beads") -> bytes:
         for path in sorted(folder.iterdir()):
             archive.write(path, arcname=path.name)
     return buffer.getvalue()
+
+
+def rollout_zip(result) -> bytes:
+    """A zip with every system of a Rollout as XTC + PDB."""
+    import io as _io
+    import zipfile
+
+    buffer = _io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(result.n_systems):
+            xtc, pdb = Path(tmp) / f"rollout_{i:03d}.xtc", Path(tmp) / f"rollout_{i:03d}.pdb"
+            result.save(i, xtc, pdb)
+            archive.write(xtc, arcname=xtc.name)
+            archive.write(pdb, arcname=pdb.name)
+    return buffer.getvalue()
+
+
+def simulator_checkpoints() -> dict[str, Path]:
+    """Checkpoints a user can roll out: the bundled demo model and completed simulator runs."""
+    from cgviz import datasets, jobs
+
+    found = {}
+    bundled = datasets.BUNDLED_DATA_DIR / "simulator_cpu_demo.pt"
+    if bundled.exists():
+        found["bundled demo model (cpu-demo)"] = bundled
+    for run in jobs.list_runs():
+        path = jobs.run_dir(run.name) / "checkpoints" / "last.pt"
+        if run.task == "simulator" and path.exists():
+            found[f"run {run.name} ({run.state}, step {run.step})"] = path
+    return found

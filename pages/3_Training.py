@@ -1,0 +1,101 @@
+"""3 Training: launch background runs (simulator or MEMnets), watch them live, cancel, resume."""
+
+import streamlit as st
+
+from cgviz import CgvizError, datasets, figures, jobs, ui
+
+st.set_page_config(page_title="cgviz · Training", page_icon="🧬", layout="wide")
+st.title("3 · Training")
+st.caption("Every run is a folder on disk driven by its own process: it keeps going when you "
+           "close the tab, and a reload or a second tab finds it again.")
+
+gpus = jobs.devices()
+device_options = {"CPU": "cpu"}
+for gpu in gpus:
+    device_options[f"GPU {gpu.index}: {gpu.name} ({gpu.free_bytes / 2**30:.1f} GiB free)"] = \
+        f"cuda:{gpu.index}"
+if len(gpus) > 1:
+    device_options[f"all {len(gpus)} GPUs (DDP)"] = "cuda:" + ",".join(str(g.index) for g in gpus)
+
+kind = st.radio("What to train", ["CG simulator", "MEMnets"], horizontal=True)
+with st.form("launch"):
+    left, right = st.columns(2)
+    name = left.text_input("Run name (optional)")
+    device = device_options[left.selectbox("Device", list(device_options))]
+    if kind == "CG simulator":
+        preset = right.selectbox("Preset", ["cpu-demo", "paper"])
+        steps = right.number_input("Training steps", 10, 1_000_000, 1500, step=100)
+        demo = right.selectbox("Training data", [d.name for d in datasets.list_demos()
+                                                 if d.system == "copolymer"])
+    else:
+        lags = right.text_input("Lag times (frames)", "1 7 8 9 10")
+        sizes = right.text_input("Encoder sizes (4 inputs: sin/cos phi, psi)", "4 30 30 30 10 3")
+        epochs = right.number_input("Epochs", 1, 1000, 20)
+    launched = st.form_submit_button("Start run", type="primary")
+
+if launched:
+    try:
+        if kind == "CG simulator":
+            from cgviz.training.config import preset as training_preset
+
+            config = training_preset(preset).to_dict() | {"max_steps": int(steps),
+                                                          "train_demo": demo}
+            spec = jobs.RunSpec(task="simulator", config=config, device=device,
+                                checkpoint_every=max(10, int(steps) // 10))
+        else:
+            config = {"demo": "alanine-dipeptide", "n_epochs": int(epochs),
+                      "lagtimes": [int(x) for x in lags.split()],
+                      "encoder_sizes": [int(x) for x in sizes.split()]}
+            spec = jobs.RunSpec(task="memnets", config=config, device=device, checkpoint_every=5)
+        started = jobs.start(spec, name=name.strip() or None)
+        st.session_state["cgviz.run"] = started.name
+        st.success(f"Started run **{started.name}**.")
+    except (CgvizError, ValueError) as error:
+        ui.show_error(error, "The run could not start")
+
+runs = jobs.list_runs()
+if not runs:
+    st.info("No runs yet: start one above.")
+    st.stop()
+st.subheader("Runs")
+st.dataframe([{"name": r.name, "task": r.task, "state": r.state, "device": r.device,
+               "step": r.step, "progress": f"{100 * (r.progress or 0):.0f} %",
+               "reason": r.reason} for r in runs], hide_index=True)
+names = [r.name for r in runs]
+current = st.session_state.get("cgviz.run")
+selected = st.selectbox("Watch run", names, index=names.index(current) if current in names else 0)
+
+
+@st.fragment(run_every=2)
+def watch(run_name: str) -> None:
+    try:
+        status = jobs.status(run_name)
+    except CgvizError as error:
+        ui.show_error(error)
+        return
+    eta = f", about {status.eta_s / 60:.1f} min left" if status.eta_s else ""
+    st.progress(status.progress or 0.0,
+                text=f"{status.state}: step {status.step}"
+                f"{' of %d' % status.total_steps if status.total_steps else ''}{eta}")
+    if status.reason:
+        (st.error if status.state == "failed" else st.info)(status.reason)
+    frame = jobs.metrics(run_name)
+    loss_columns = [c for c in frame.columns if "loss" in c]
+    if len(frame) and loss_columns:
+        curves = {c: (frame.dropna(subset=[c])["step"], frame.dropna(subset=[c])[c])
+                  for c in loss_columns}
+        st.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves"),
+                        width="stretch", key=f"curves-{run_name}")
+    a, b, c = st.columns(3)
+    if a.button("Cancel", disabled=status.finished, key="cancel"):
+        jobs.cancel(run_name, timeout_s=20)
+    if b.button("Resume", disabled=not status.resumable, key="resume"):
+        jobs.resume(run_name)
+    if c.button("Delete", disabled=not status.finished, key="delete"):
+        jobs.delete(run_name)
+        st.rerun()
+    with st.expander("Log"):
+        st.code(jobs.read_log(run_name, tail_bytes=4000) or "(empty)")
+
+
+watch(selected)

@@ -1,0 +1,88 @@
+"""The Training and Rollout pages, and the rollout / evaluate-simulator commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mdtraj as md
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cgviz import datasets, jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = datasets.BUNDLED_DATA_DIR / "simulator_cpu_demo.pt"
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=180)
+
+
+def test_bundled_demo_model_loads_safely_and_records_how_it_was_made():
+    import torch
+
+    raw = torch.load(CHECKPOINT, weights_only=True)
+    assert raw["format"] == "cgviz-simulator" and raw["mapping"]["method"] == "metis"
+    record = json.loads(CHECKPOINT.with_suffix(".json").read_text())
+    assert record["steps"] >= 1000 and record["wall_time_s"] > 0
+    assert record["command"].startswith("python tools/make_demo_model.py")
+
+
+def test_rollout_page_runs_the_bundled_model():
+    at = page("4_Rollout.py").run()
+    assert not at.exception and not at.error
+    at.slider[0].set_value(2)
+    at.number_input[0].set_value(20)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["steps done"] == "20 / 20"
+    assert "ns/s" in metrics["speed"] and "%" in metrics["collision rate (model)"]
+    # Two 3-D views, Rg over time, Rg distribution, ACF, contact maps.
+    assert len(at.get("plotly_chart")) == 6
+    at.slider[0].set_value(5).run()  # the shared frame slider
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_training_page_launches_and_watches_a_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
+    at = page("3_Training.py").run()
+    assert not at.exception and [i.value for i in at.info] == ["No runs yet: start one above."]
+    at.radio[0].set_value("MEMnets").run()
+    at.number_input[0].set_value(1)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and "Started run" in at.success[0].value
+    name = jobs.list_runs(tmp_path)[0].name
+    assert jobs.wait(name, tmp_path, timeout_s=300).state == "completed", jobs.read_log(name, tmp_path)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.get("progress")[0].proto.text.startswith("completed")
+    assert len(at.get("plotly_chart")) == 1, "training curves"
+    assert at.dataframe[0].value["state"].tolist() == ["completed"]
+
+
+def test_rollout_and_evaluate_commands(tmp_path):
+    out = tmp_path / "roll"
+    result = subprocess.run(
+        [sys.executable, "-m", "cgviz", "rollout", str(CHECKPOINT), "--n-steps", "8",
+         "--n-systems", "2", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    traj = md.load(str(out / "rollout_001.xtc"), top=str(out / "rollout_001.pdb"))
+    assert traj.n_frames == 8 + 6 and traj.topology.n_bonds > 0  # history + steps
+    report = tmp_path / "eval.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "cgviz", "evaluate-simulator", str(CHECKPOINT), "--n-steps", "60",
+         "--out", str(report)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(report.read_text())
+    assert len(data["systems"]) == 12 and data["paper"]["rg_r2"] == 0.90
+    assert 0 <= data["collision_rate_model"] <= 1 and data["min_steps_before_stop"] == 60
+    bad = subprocess.run([sys.executable, "-m", "cgviz", "rollout", str(tmp_path / "nope.pt")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
