@@ -80,7 +80,7 @@ class Rollout:
 
 def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
             start_frames: Sequence[int] | None = None, stochastic: bool = True,
-            refine_steps: int = 0, refine_epsilon: float = 0.1, device: str = "cpu",
+            refine_steps: int = 0, refine_epsilon: float = 1.0, device: str = "cpu",
             progress: Callable[[int, int], None] | None = None,
             blowup_factor: float = 25.0, should_stop: Callable[[], bool] | None = None
             ) -> Rollout:
