@@ -47,7 +47,7 @@ def polymer_rate(n_chains: int, platform: str, seconds: float) -> float:
 
 def alanine_rate(solvent: str, platform: str, seconds: float) -> float:
     import openmm
-    from openmm import app, unit
+    from openmm import unit
 
     from cgviz.datasets import alanine
 

@@ -7,6 +7,21 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread_for_tiny_networks(request):
+    """MEMnets tests train tiny networks: extra intra-op threads only add overhead (and stall
+    on a busy 2-core runner), so they run with one torch thread."""
+    if not request.module.__name__.startswith("test_memnets"):
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def build_peptide_topology(n_alanines: int = 3) -> md.Topology:
     """ACE-(ALA)n-NME with heavy atoms, amide H and bonds: 3 + 6 n + 2 atoms."""
     element = md.element

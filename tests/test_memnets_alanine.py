@@ -17,7 +17,6 @@ from __future__ import annotations
 import mdtraj as md
 import numpy as np
 import pytest
-import torch
 
 from cgviz import datasets
 from cgviz.io import backbone_dihedral_features
@@ -68,13 +67,6 @@ def _auc(score: np.ndarray, label: np.ndarray) -> float:
     auc = (ranks[label].mean() - (label.sum() - 1) / 2) / (~label).sum()
     return max(auc, 1 - auc)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_alanine_cv1_is_the_slowest_sampled_phi_process_with_its_time_scale():

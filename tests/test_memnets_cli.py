@@ -17,17 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny networks: extra intra-op threads only add overhead (and stall on a busy runner)
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _write_data(directory: Path) -> None:
     directory.mkdir()
     rng = np.random.default_rng(0)

@@ -18,17 +18,6 @@ from cgviz.memnets.lobe import MEMnetsLobe
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny networks: extra intra-op threads only add overhead (and stall on a busy runner)
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_import_of_memnets_is_light():
     code = ("import sys, cgviz, cgviz.memnets; "
             "print(','.join(m for m in ('torch', 'deeptime', 'lightning', 'torch_geometric', "

@@ -11,15 +11,6 @@ from cgviz.memnets.igme import (compare_cvs, igme_analysis, igme_window_scan, ti
                                 vampnet_baseline)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny networks: extra threads only add overhead
-    yield
-    torch.set_num_threads(threads)
-
 
 def _ou(n_frames: int, time_scale: float, rng) -> np.ndarray:
     a = np.exp(-1.0 / time_scale)

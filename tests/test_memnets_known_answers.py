@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy.signal import lfilter
 
 from cgviz.memnets import MEMnets, MEMnetsConfig
@@ -14,14 +13,6 @@ from cgviz.memnets.igme import igme_analysis, tica_baseline
 def _ar1(noise: np.ndarray, a: float) -> np.ndarray:
     return lfilter([1.0], [1.0, -a], noise)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny networks: threads only add overhead (and contention on a busy 2-core runner)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_memoryless_ou_process_has_no_memory_and_the_analytic_time_scale():

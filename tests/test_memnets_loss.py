@@ -13,17 +13,6 @@ from cgviz.memnets import loss
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny networks: extra intra-op threads only add overhead (and stall on a busy runner)
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _pair(seed: int = 0, n: int = 500, dim: int = 3):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, dim)) @ rng.normal(size=(dim, dim)) + rng.normal(size=dim)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -75,10 +75,10 @@ def test_cancel_and_resume_continue_the_step_counter(tiny_data, tmp_path):
     config = tiny_config(tiny_data, max_steps=400)
     spec = jobs.RunSpec(task="simulator", config=config.to_dict(), checkpoint_every=5)
     jobs.start(spec, runs_dir=tmp_path, name="resume-me")
-    deadline = __import__("time").time() + 120
+    deadline = time.time() + 120
     while (jobs.status("resume-me", tmp_path).last_checkpoint_step or 0) < 10:
-        assert __import__("time").time() < deadline, jobs.read_log("resume-me", tmp_path)
-        __import__("time").sleep(0.2)
+        assert time.time() < deadline, jobs.read_log("resume-me", tmp_path)
+        time.sleep(0.2)
     cancelled = jobs.cancel("resume-me", tmp_path)
     assert cancelled.state == "cancelled", cancelled.reason
     stopped = jobs.load_checkpoint(tmp_path / "resume-me" / "checkpoints" / "last.pt")

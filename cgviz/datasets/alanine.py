@@ -224,7 +224,7 @@ def simulate(settings: AlanineSimulationSettings, seed: int,
     Each seed draws its own initial velocities and Langevin noise.
     """
     import openmm
-    from openmm import app, unit
+    from openmm import unit
 
     topology, start = build_structure()
     system = _create_system(topology, settings.solvent)
@@ -254,3 +254,17 @@ def simulate(settings: AlanineSimulationSettings, seed: int,
     if not np.all(np.isfinite(frames)):
         raise CgvizError("The alanine dipeptide simulation produced non-finite positions.")
     return topology, frames
+
+
+#: Conformational basins of alanine dipeptide on the Ramachandran plane (labels for plots).
+STATE_NAMES = ("C7eq/beta", "alpha_R", "alpha_L/C7ax")
+
+
+def conformational_states(phi: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """State index per frame from backbone dihedrals in radians: 2 = alpha_L/C7ax (phi > 0),
+    1 = alpha_R (phi < 0 and -120 deg < psi < 50 deg), 0 = C7eq/beta (the rest)."""
+    phi, psi = np.degrees(np.ravel(phi)), np.degrees(np.ravel(psi))
+    states = np.zeros(phi.shape, dtype=np.int64)
+    states[(phi < 0) & (psi > -120) & (psi < 50)] = 1
+    states[phi > 0] = 2
+    return states
