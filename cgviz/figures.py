@@ -283,3 +283,32 @@ def side_by_side_heatmaps(maps: dict, title: str = "", z_label: str = "", zmin=N
                             row=1, col=i + 1)
     figure.update_layout(title=title, margin=dict(l=0, r=0, t=60, b=0))
     return figure
+
+
+def projection_scatter(x: np.ndarray, y: np.ndarray, color: np.ndarray, color_label: str,
+                       x_label: str = "CV 1", y_label: str = "CV 2", category_names=None,
+                       title: str = ""):
+    """One scatter trace (so a selected point's index is its row), for linked views.
+
+    ``color``: numeric per point; with ``category_names`` it holds category indices and
+    gets a discrete colour bar.
+    """
+    import plotly.graph_objects as go
+
+    marker = dict(size=4, color=np.asarray(color), colorbar=dict(title=color_label))
+    if category_names is not None:
+        n = len(category_names)
+        palette = BEAD_PALETTE[:n]
+        scale = []
+        for i, c in enumerate(palette):
+            scale += [(i / n, c), ((i + 1) / n, c)]
+        marker.update(colorscale=scale, cmin=-0.5, cmax=n - 0.5,
+                      colorbar=dict(title=color_label, tickvals=list(range(n)),
+                                    ticktext=list(category_names)))
+    else:
+        marker.update(colorscale="Viridis")
+    figure = go.Figure(go.Scattergl(x=np.asarray(x), y=np.asarray(y), mode="markers",
+                                    marker=marker, hoverinfo="skip"))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
+                         dragmode="lasso", margin=dict(l=0, r=0, t=40 if title else 10, b=0))
+    return figure

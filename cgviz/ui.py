@@ -236,3 +236,17 @@ def simulator_checkpoints() -> dict[str, Path]:
         if run.task == "simulator" and path.exists():
             found[f"run {run.name} ({run.state}, step {run.step})"] = path
     return found
+
+
+def frames_for_selection(point_indices, trajectory_lengths, stride: int, max_frames: int = 100
+                         ) -> list[tuple[int, int]]:
+    """(trajectory, frame) of selected points of a projection plotted every ``stride``-th
+    frame of the concatenated trajectories; evenly thinned to at most ``max_frames``."""
+    picked = np.asarray(sorted(set(int(i) for i in point_indices)), dtype=np.int64)
+    if picked.size == 0:
+        return []
+    picked = picked[:: max(1, -(-picked.size // max_frames))]
+    rows = picked * int(stride)
+    starts = np.cumsum([0] + list(trajectory_lengths))
+    owners = np.searchsorted(starts, rows, side="right") - 1
+    return [(int(o), int(r - starts[o])) for o, r in zip(owners, rows) if r < starts[-1]]

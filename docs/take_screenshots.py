@@ -22,7 +22,15 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-PAGES = {"home": "/"}
+#: name -> (url path, button to press first or None, text to wait for after it)
+PAGES = {
+    "home": ("/", None, None),
+    "trajectory": ("/Trajectory", None, None),
+    "coarse_graining": ("/Coarse_Graining", None, None),
+    "training": ("/Training", None, None),
+    "rollout": ("/Rollout", "Run rollout", "steps done"),
+    "memnets": ("/MEMnets", "Train MEMnets here", "Linked view"),
+}
 
 
 def free_port() -> int:
@@ -50,15 +58,18 @@ def main() -> None:
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            for name, path in PAGES.items():
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            for name, (path, button, wait_text) in PAGES.items():
                 page.goto(f"http://127.0.0.1:{port}{path}")
                 page.wait_for_selector("[data-testid='stApp']")
-                page.wait_for_function(
-                    "!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-                )
-                page.wait_for_timeout(1500)
-                page.screenshot(path=str(OUT / f"{name}.png"))
+                idle = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                page.wait_for_function(idle, timeout=120_000)
+                if button:
+                    page.get_by_role("button", name=button).click()
+                    page.get_by_text(wait_text).first.wait_for(timeout=300_000)
+                    page.wait_for_function(idle, timeout=300_000)
+                page.wait_for_timeout(2500)
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=name != "home")
                 print(f"saved {OUT / f'{name}.png'}")
             browser.close()
     finally:

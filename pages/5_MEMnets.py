@@ -1,0 +1,99 @@
+"""5 MEMnets: slow CVs with small memory, beside TICA/VAMPnets; select points, see frames."""
+
+import mdtraj as md
+import numpy as np
+import streamlit as st
+
+from cgviz import CgvizError, figures, io, ui
+
+st.set_page_config(page_title="cgviz · MEMnets", page_icon="🧬", layout="wide")
+st.title("5 · MEMnets")
+st.caption("MEMnets learns collective variables whose time-integrated memory kernel is small, "
+           "so the dynamics along them is close to Markovian already at short lag times.")
+
+system = ui.system_picker("memnets")
+if system is None:
+    st.stop()
+trajs = list(system.trajectories)
+kind = st.radio("Features", ["backbone dihedrals (sin/cos)", "heavy-atom distances",
+                             "aligned heavy-atom coordinates"], horizontal=True)
+with st.form("memnets"):
+    left, right = st.columns(2)
+    lags = left.text_input("Lag times in frames (tau_0, then the IGME fit lags)", "1 7 8 9 10")
+    hidden = left.text_input("Hidden layer sizes", "30 30 30 10")
+    n_cvs = right.slider("CVs", 1, 4, 2)
+    epochs = right.number_input("Epochs", 1, 200, 10)
+    vampnets = right.checkbox("Also VAMPnets (slower)")
+    run = st.form_submit_button("Train MEMnets here", type="primary")
+
+if run:
+    from cgviz.memnets import MEMnets, MEMnetsConfig
+    from cgviz.memnets import igme
+
+    try:
+        if kind.startswith("backbone"):
+            features = [io.backbone_dihedral_features(t) for t in trajs]
+        elif kind.startswith("heavy-atom distances"):
+            features = [io.pairwise_distance_features(t, selection="not element H") for t in trajs]
+        else:
+            features = [io.aligned_cartesian_features(t, reference=trajs[0]) for t in trajs]
+        lagtimes = [int(x) for x in lags.split()]
+        sizes = [features[0].shape[1]] + [int(x) for x in hidden.split()] + [n_cvs]
+        config = MEMnetsConfig(lagtimes=lagtimes, encoder_sizes=sizes, n_epochs=int(epochs))
+        bar = st.progress(0.0, text="Training ...")
+        def show(p):
+            done = (p.seed_index * p.n_epochs + p.epoch + 1) / (p.n_seeds * p.n_epochs)
+            bar.progress(min(1.0, done), text=f"seed {p.seed_index + 1}/{p.n_seeds}, "
+                         f"epoch {p.epoch + 1}/{p.n_epochs}")
+
+        model = MEMnets(config).fit(features, callbacks=[show]).fetch_model()
+        cvs = model.cvs(features)
+        sets = {"MEMnets": cvs, "TICA": igme.tica_baseline(features, lagtimes[-1], n_cvs)}
+        if vampnets:
+            sets["VAMPnets"] = igme.vampnet_baseline(features, lagtimes[-1], n_cvs)
+        dt = system.trajectories[0].timestep
+        analyses = igme.compare_cvs(sets, lagtimes, dt=dt)
+        st.session_state["cgviz.memnets"] = (system.label, model, cvs, analyses)
+        bar.empty()
+    except (CgvizError, ValueError) as error:
+        ui.show_error(error, "MEMnets could not train")
+
+if st.session_state.get("cgviz.memnets", (None,))[0] != system.label:
+    st.info("Choose features and settings, then press **Train MEMnets here**.")
+    st.stop()
+_, model, cvs, analyses = st.session_state["cgviz.memnets"]
+from cgviz.memnets import figures as mfig  # noqa: E402
+
+a, b = st.columns(2)
+a.plotly_chart(mfig.training_curves(model.history, title=f"Training (seed {model.seed})"),
+               width="stretch")
+b.plotly_chart(mfig.cv_free_energy(cvs, title="CV free energy"), width="stretch")
+a.plotly_chart(mfig.log_lambda_figure(analyses, title="log λ(τ) and the IGME fit"), width="stretch")
+b.plotly_chart(mfig.memory_term_figure(analyses, title="Memory term"), width="stretch")
+st.plotly_chart(mfig.timescales_figure(analyses, title="Time scales: IGME vs Markovian"),
+                width="stretch")
+
+st.subheader("Linked view: select points (box or lasso), see those frames")
+values = np.concatenate(cvs)
+stride = max(1, len(values) // 8000)
+names = None
+color = np.concatenate([np.arange(len(c)) for c in cvs])[::stride].astype(float)
+if io.trajectory_summary(trajs[0]).has_backbone_dihedrals:
+    from cgviz.datasets.alanine import STATE_NAMES, conformational_states
+
+    phi = np.concatenate([md.compute_phi(t)[1][:, 0] for t in trajs])
+    psi = np.concatenate([md.compute_psi(t)[1][:, 0] for t in trajs])
+    color, names = conformational_states(phi, psi)[::stride], STATE_NAMES
+event = st.plotly_chart(figures.projection_scatter(
+    values[::stride, 0], values[::stride, min(1, values.shape[1] - 1)], color,
+    "state" if names else "frame", category_names=names), on_select="rerun",
+    selection_mode=("box", "lasso"), key="memnets.projection")
+points = [p["point_index"] for p in event.selection.points] if event and event.selection else []
+chosen = ui.frames_for_selection(points, [len(c) for c in cvs], stride)
+if chosen:
+    xyz = np.stack([trajs[t].xyz[f] for t, f in chosen])
+    bonds = np.array([[x.index, y.index] for x, y in system.topology.bonds]).reshape(-1, 2)
+    times = np.array([trajs[t].time[f] for t, f in chosen])
+    st.plotly_chart(figures.trajectory_player(xyz, bonds, system.properties.type_names, times),
+                    width="stretch")
+    st.caption(f"{len(points)} points selected; showing {len(chosen)} of their frames.")

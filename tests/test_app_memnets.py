@@ -1,0 +1,40 @@
+"""The MEMnets page and its linked view (selected CV points -> trajectory frames)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cgviz import ui
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_selection_maps_to_the_right_trajectory_and_frame():
+    # Three trajectories of 10, 5 and 7 frames, plotted every 2nd frame of the concatenation.
+    lengths = [10, 5, 7]
+    chosen = ui.frames_for_selection([0, 4, 5, 7, 10, 3, 3], lengths, stride=2)
+    # rows 0, 6, 8, 10, 14, 20 -> (0,0) (0,6) (0,8) (1,0) (1,4) (2,5)
+    assert chosen == [(0, 0), (0, 6), (0, 8), (1, 0), (1, 4), (2, 5)]
+    assert ui.frames_for_selection([], lengths, 2) == []
+    many = ui.frames_for_selection(range(1000), [5000], stride=1, max_frames=100)
+    assert len(many) == 100 and many[0] == (0, 0)
+
+
+@pytest.mark.slow
+def test_memnets_page_trains_and_shows_memory_kernels_beside_tica():
+    at = AppTest.from_file(str(ROOT / "pages" / "5_MEMnets.py"), default_timeout=300).run()
+    assert not at.exception and not at.error
+    assert "Train MEMnets here" in at.info[0].value
+    at.number_input[0].set_value(2)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    # Training curves, CV free energy, log lambda, memory term, time scales, projection.
+    assert len(at.get("plotly_chart")) == 6
+    # A bad lag list is a clear error and keeps the results shown.
+    at.text_input[0].input("10 1 x")
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and at.error and len(at.get("plotly_chart")) == 6
