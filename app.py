@@ -63,11 +63,13 @@ if demos:
 
 st.subheader("Where to go next")
 st.markdown(
-    "- **Command line**: `python -m cgviz demos` lists these data sets; "
-    "`python -m cgviz demo-data --help` makes new ones (up to paper scale).\n"
-    "- **Python**: `cgviz.datasets.load_demo('alanine-dipeptide')`, "
-    "`cgviz.io.load_trajectory(...)`, `cgviz.analysis`.\n"
-    "- The pages for trajectories, coarse-graining, training, rollouts and MEMnets "
-    "appear in the sidebar as they land."
+    "1. **Trajectory**: load a demo or your own files, play them in 3-D, plot Rg and dihedrals.\n"
+    "2. **Coarse-Graining**: group atoms into beads (METIS, residues, segments) and look.\n"
+    "3. **Training**: train the simulator or MEMnets in the background, on CPU or GPUs.\n"
+    "4. **Rollout**: run the bundled (or your) simulator on held-out chains against their MD.\n"
+    "5. **MEMnets**: slow CVs and their memory, beside TICA; select points to see frames.\n\n"
+    "Everything here is also a command (`python -m cgviz --help`) and a library call "
+    "(`cgviz.datasets`, `cgviz.io`, `cgviz.analysis`, `cgviz.mapping`, `cgviz.simulator`, "
+    "`cgviz.memnets`, `cgviz.jobs`)."
 )
 st.caption(f"cgviz {__version__}")

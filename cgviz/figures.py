@@ -279,8 +279,7 @@ def side_by_side_heatmaps(maps: dict, title: str = "", z_label: str = "", zmin=N
         figure.add_trace(go.Heatmap(z=v, zmin=lo, zmax=hi, colorscale="Viridis",
                                     showscale=i == len(values) - 1,
                                     colorbar=dict(title=z_label)), row=1, col=i + 1)
-        figure.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}",
-                            row=1, col=i + 1)
+        figure.update_yaxes(autorange="reversed", row=1, col=i + 1)
     figure.update_layout(title=title, margin=dict(l=0, r=0, t=60, b=0))
     return figure
 

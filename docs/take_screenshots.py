@@ -58,8 +58,10 @@ def main() -> None:
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
             for name, (path, button, wait_text) in PAGES.items():
+                # Streamlit scrolls inside its own container, so a tall window shows a page whole.
+                height = 1000 if name == "home" else 2300
+                page = browser.new_page(viewport={"width": 1280, "height": height})
                 page.goto(f"http://127.0.0.1:{port}{path}")
                 page.wait_for_selector("[data-testid='stApp']")
                 idle = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
@@ -69,7 +71,8 @@ def main() -> None:
                     page.get_by_text(wait_text).first.wait_for(timeout=300_000)
                     page.wait_for_function(idle, timeout=300_000)
                 page.wait_for_timeout(2500)
-                page.screenshot(path=str(OUT / f"{name}.png"), full_page=name != "home")
+                page.screenshot(path=str(OUT / f"{name}.png"))
+                page.close()
                 print(f"saved {OUT / f'{name}.png'}")
             browser.close()
     finally:
