@@ -1,0 +1,90 @@
+"""Run the real app and drive it with headless Chromium (Debian's, never a downloaded one).
+
+Shared by tests/test_browser.py and docs/take_screenshots.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+#: name -> (url path, button to press first or None, text to wait for after it)
+PAGES = {
+    "home": ("/", None, None),
+    "trajectory": ("/Trajectory", None, None),
+    "coarse_graining": ("/Coarse_Graining", None, None),
+    "training": ("/Training", None, None),
+    "rollout": ("/Rollout", "Run rollout", "steps done"),
+    "memnets": ("/MEMnets", "Train MEMnets here", "Linked view"),
+}
+IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90.0):
+    """``streamlit run app.py`` on a free localhost port; yields the base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        deadline = time.time() + timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError("streamlit did not start")
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def visit(browser, base_url: str, name: str, height: int = 2300, screenshot: Path | None = None):
+    """Open one page (press its button, wait for its result); returns (page, seconds to idle).
+
+    The caller closes the page. Streamlit scrolls inside its own container, so a tall window
+    shows a page whole in a screenshot.
+    """
+    path, button, wait_text = PAGES[name]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000 if name == "home" else height})
+    started = time.perf_counter()
+    page.goto(base_url + path)
+    page.wait_for_selector("[data-testid='stApp']")
+    page.wait_for_function(IDLE, timeout=120_000)
+    ready = time.perf_counter() - started
+    if button:
+        page.get_by_role("button", name=button).click()
+        page.get_by_text(wait_text).first.wait_for(timeout=300_000)
+        page.wait_for_function(IDLE, timeout=300_000)
+    page.wait_for_timeout(1500)
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot))
+    return page, ready
