@@ -3,7 +3,7 @@
 import mdtraj as md
 import streamlit as st
 
-from cgviz import CgvizError, __version__, datasets, figures
+from cgviz import CgvizError, __version__, datasets, figures, jobs
 
 st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
 
@@ -72,4 +72,4 @@ st.markdown(
     "(`cgviz.datasets`, `cgviz.io`, `cgviz.analysis`, `cgviz.mapping`, `cgviz.simulator`, "
     "`cgviz.memnets`, `cgviz.jobs`)."
 )
-st.caption(f"cgviz {__version__}")
+st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")

@@ -195,6 +195,27 @@ def devices() -> list[CudaDevice]:
     return found
 
 
+def device_summary() -> str:
+    """One line about the compute here, without importing torch (for fast pages):
+    the GPUs from ``nvidia-smi`` with their free memory, else the CPU count."""
+    import shutil
+
+    cpus = f"{os.cpu_count() or 1} CPU cores"
+    if shutil.which("nvidia-smi") is None:
+        return f"CPU only ({cpus})"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,name,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return f"CPU only ({cpus}; nvidia-smi did not answer)"
+    gpus = [line.split(", ") for line in out.strip().splitlines() if line.count(", ") >= 2]
+    if not gpus:
+        return f"CPU only ({cpus})"
+    listed = "; ".join(f"GPU {i}: {name} ({int(free) / 1024:.1f} GiB free)" for i, name, free in gpus)
+    return f"{listed}; {cpus}"
+
+
 def _check_device_available(device: str) -> None:
     wanted = parse_device(device)
     if set(wanted) == {"cpu"}:

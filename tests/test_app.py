@@ -16,3 +16,11 @@ def test_home_page_lists_the_bundled_demos():
     assert at.title[0].value == "cgviz"
     table = at.dataframe[0].value
     assert {"alanine-dipeptide", "polymer-train", "polymer-test"} <= set(table["name"])
+
+
+def test_home_page_names_the_device():
+    import os
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    footer = at.caption[-1].value
+    assert f"{os.cpu_count()} CPU cores" in footer
