@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, PAGES, streamlit_server, visit
+from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, PAGES, streamlit_server, visit
 
 pytestmark = pytest.mark.slow
 LOCAL = {"127.0.0.1", "localhost", ""}
@@ -76,3 +76,63 @@ def test_every_page_renders_offline_without_errors(browser, tmp_path):
                 assert page.locator("h1").first.inner_text()
             finally:
                 page.close()
+
+
+def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
+    """What a new user does: a bad upload gets a clear error, a CPU run is launched and
+    watched until it completes, and a selection in the CV plot shows those frames in 3-D."""
+    from cgviz import datasets
+
+    paths = datasets.demo_paths("alanine-dipeptide")
+    broken = tmp_path / "broken.xtc"
+    broken.write_bytes(b"\x00\x00\x07\xcb" + os.urandom(4000))
+    with streamlit_server(env={"CGVIZ_RUNS_DIR": str(tmp_path / "runs")}) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 2300})
+        try:
+            # 1. A corrupt upload: st.error with a hint, and the page stays up.
+            page.goto(url + "/Trajectory")
+            page.wait_for_function(IDLE, timeout=120_000)
+            page.locator("[data-testid='stRadio']").get_by_text("Upload files").click()
+            page.locator("input[type='file']").set_input_files(
+                [str(paths["topology"]), str(broken)])
+            page.get_by_role("button", name="Load upload").click()
+            alert = page.locator("[data-testid='stAlertContentError']").first
+            alert.wait_for(timeout=60_000)
+            assert "broken.xtc" in alert.inner_text() and "What to do" in alert.inner_text()
+            assert not page.locator("[data-testid='stException']").count()
+
+            # 2. Launch a MEMnets run and watch it complete (the status refreshes itself).
+            page.goto(url + "/Training")
+            page.wait_for_function(IDLE, timeout=120_000)
+            page.locator("[data-testid='stRadio']").get_by_text("MEMnets", exact=True).click()
+            page.wait_for_function(IDLE, timeout=60_000)
+            epochs = page.get_by_label("Epochs")
+            epochs.fill("1")
+            epochs.press("Tab")
+            page.get_by_role("button", name="Start run").click()
+            page.get_by_text("Started run").first.wait_for(timeout=60_000)
+            page.get_by_text("completed: step").first.wait_for(timeout=300_000)
+
+            # 3. MEMnets page: train, then select points in the CV projection.
+            page.goto(url + "/MEMnets")
+            page.wait_for_function(IDLE, timeout=120_000)
+            page.get_by_role("button", name="Train MEMnets here").click()
+            page.get_by_text("Linked view").first.wait_for(timeout=300_000)
+            page.wait_for_function(IDLE, timeout=300_000)
+            plot = page.locator("[data-testid='stPlotlyChart']").last
+            plot.scroll_into_view_if_needed()
+            box = plot.locator(".nsewdrag").first.bounding_box()
+            assert box is not None
+            x0, y0 = box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"]
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            for fx, fy in ((0.8, 0.2), (0.8, 0.8), (0.2, 0.8), (0.2, 0.25)):
+                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"],
+                                steps=8)
+            page.mouse.up()
+            page.get_by_text("points selected").first.wait_for(timeout=120_000)
+            page.wait_for_function(IDLE, timeout=120_000)
+            assert page.locator("[data-testid='stPlotlyChart']").count() >= 7, "3-D frames shown"
+            page.screenshot(path=str(tmp_path / "linked.png"))
+        finally:
+            page.close()
