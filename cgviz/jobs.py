@@ -183,7 +183,15 @@ class CudaDevice:
 
 
 def devices() -> list[CudaDevice]:
-    """The CUDA devices this machine has (empty on a CPU-only machine)."""
+    """The CUDA devices this machine has (empty on a CPU-only machine).
+
+    Without an NVIDIA driver (no ``nvidia-smi``) the answer is an empty list at once,
+    without importing torch (which takes seconds), so pages that list devices stay fast.
+    """
+    import shutil
+
+    if shutil.which("nvidia-smi") is None:
+        return []
     import torch
 
     if not torch.cuda.is_available():

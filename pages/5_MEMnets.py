@@ -16,7 +16,9 @@ if system is None:
     st.stop()
 trajs = list(system.trajectories)
 kind = st.radio("Features", ["backbone dihedrals (sin/cos)", "heavy-atom distances",
-                             "aligned heavy-atom coordinates"], horizontal=True)
+                             "aligned heavy-atom coordinates", "aligned bead positions"],
+                horizontal=True, help="Bead positions use the Coarse-Graining page's mapping "
+                "when it fits this system, else METIS with 4 atoms per bead.")
 with st.form("memnets"):
     left, right = st.columns(2)
     lags = left.text_input("Lag times in frames (tau_0, then the IGME fit lags)", "1 7 8 9 10")
@@ -35,8 +37,17 @@ if run:
             features = [io.backbone_dihedral_features(t) for t in trajs]
         elif kind.startswith("heavy-atom distances"):
             features = [io.pairwise_distance_features(t, selection="not element H") for t in trajs]
-        else:
+        elif kind.startswith("aligned heavy"):
             features = [io.aligned_cartesian_features(t, reference=trajs[0]) for t in trajs]
+        else:
+            from cgviz import mapping
+
+            cg = st.session_state.get("cgviz.mapping")
+            if cg is None or cg.n_atoms != trajs[0].n_atoms:
+                cg = mapping.metis_mapping(trajs[0].topology, 4, properties=system.properties)
+            beads = cg.apply(trajs)
+            features = [io.aligned_cartesian_features(b, reference=beads[0], selection="all")
+                        for b in beads]
         lagtimes = [int(x) for x in lags.split()]
         sizes = [features[0].shape[1]] + [int(x) for x in hidden.split()] + [n_cvs]
         config = MEMnetsConfig(lagtimes=lagtimes, encoder_sizes=sizes, n_epochs=int(epochs))

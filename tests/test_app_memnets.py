@@ -38,3 +38,14 @@ def test_memnets_page_trains_and_shows_memory_kernels_beside_tica():
     at.text_input[0].input("10 1 x")
     at.get("form_submit_button")[0].click().run()
     assert not at.exception and at.error and len(at.get("plotly_chart")) == 6
+
+
+@pytest.mark.slow
+def test_memnets_page_on_aligned_bead_positions():
+    at = AppTest.from_file(str(ROOT / "pages" / "5_MEMnets.py"), default_timeout=300).run()
+    at.radio[1].set_value("aligned bead positions").run()
+    at.number_input[0].set_value(1)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 6
