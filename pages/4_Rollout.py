@@ -22,6 +22,8 @@ with st.form("rollout"):
     demo = left.selectbox("Held-out systems", [d.name for d in datasets.list_demos()
                                                if d.system == "copolymer"])
     n_systems = left.slider("Chains in the batch", 1, 12, 4)
+    start = left.slider("Start frame in the held-out MD", 0, 900, 0,
+                        help="The rollout starts from the MD history ending here.")
     n_steps = right.number_input("Model steps", 10, 20_000, 300, step=50)
     refine = right.slider("Refinement (Langevin steps per noise level, 0 = off)", 0, 5, 0)
     seed = right.number_input("Seed", 0, 2**31 - 1, 0)
@@ -35,18 +37,20 @@ if submitted:
     try:
         model, meta = load_simulator(checkpoints[choice])
         systems = evaluate.test_systems_for(meta, demo)[:n_systems]
+        first = max(start, model.config.history_length - 1)
         bar = st.progress(0.0, text="Rolling out ...")
         result = rollout(model, systems, int(n_steps), seed=int(seed), refine_steps=refine,
+                         start_frames=[first] * len(systems),
                          progress=lambda d, n: bar.progress(d / n, text=f"step {d} of {n}"))
         bar.empty()
-        st.session_state["cgviz.rollout"] = (result, systems)
+        st.session_state["cgviz.rollout"] = (result, systems, first)
     except CgvizError as error:
         ui.show_error(error, "The rollout could not run")
 
 if "cgviz.rollout" not in st.session_state:
     st.info("Set up a rollout and press **Run rollout**.")
     st.stop()
-result, systems = st.session_state["cgviz.rollout"]
+result, systems, first = st.session_state["cgviz.rollout"]
 if result.stop_reason:
     st.warning(f"The rollout stopped early: {result.stop_reason}.")
 cols = st.columns(4)
@@ -57,7 +61,8 @@ cols[2].metric("speed", f"{result.simulated_ns_per_wall_second:.2f} ns/s",
 
 which = st.selectbox("Chain", range(result.n_systems), format_func=lambda i: systems[i].name)
 system, model_xyz = systems[which], result.positions[which]
-reference = system.positions[: len(model_xyz)]
+offset = first - result.history_length + 1  # MD frame of the rollout's first frame
+reference = system.positions[offset : offset + len(model_xyz)]
 bond_length = float(analysis.compute_bond_lengths(reference, system.bead_bonds).mean())
 rate = analysis.compute_collision_rate(model_xyz, system.bead_bonds, 0.5 * bond_length)
 cols[3].metric("collision rate (model)", f"{100 * rate:.2f} %")
@@ -70,7 +75,7 @@ a.plotly_chart(figures.molecule_3d(reference[min(frame, len(reference) - 1)], sy
 b.plotly_chart(figures.molecule_3d(model_xyz[frame], system.bead_bonds, types,
                                    title="learned simulator"), width="stretch")
 
-time_ps = np.arange(len(model_xyz)) * result.frame_time_ps
+time_ps = (offset + np.arange(len(model_xyz))) * result.frame_time_ps
 rg_model = analysis.compute_rg(model_xyz, system.bead_masses)
 rg_ref_all = analysis.compute_rg(system.positions, system.bead_masses)
 a, b = st.columns(2)

@@ -35,6 +35,7 @@ def test_rollout_page_runs_the_bundled_model():
     at = page("4_Rollout.py").run()
     assert not at.exception and not at.error
     at.slider[0].set_value(2)
+    at.slider[1].set_value(400)  # start frame in the held-out MD
     at.number_input[0].set_value(20)
     at.get("form_submit_button")[0].click().run()
     assert not at.exception, at.exception
@@ -44,7 +45,9 @@ def test_rollout_page_runs_the_bundled_model():
     assert "ns/s" in metrics["speed"] and "%" in metrics["collision rate (model)"]
     # Two 3-D views, Rg over time, Rg distribution, ACF, contact maps.
     assert len(at.get("plotly_chart")) == 6
-    at.slider[0].set_value(5).run()  # the shared frame slider
+    frame = [s for s in at.slider if s.label == "Frame (model step)"][0]
+    assert frame.max == 20 + 5  # history (k = 6) + steps
+    frame.set_value(5).run()  # the shared frame slider
     assert not at.exception
 
 
