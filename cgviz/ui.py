@@ -250,3 +250,30 @@ def frames_for_selection(point_indices, trajectory_lengths, stride: int, max_fra
     starts = np.cumsum([0] + list(trajectory_lengths))
     owners = np.searchsorted(starts, rows, side="right") - 1
     return [(int(o), int(r - starts[o])) for o, r in zip(owners, rows) if r < starts[-1]]
+
+
+def memnets_features(kind: str, trajectories, properties, mapping=None) -> list[np.ndarray]:
+    """Feature trajectories for the MEMnets page: "dihedrals", "distances", "coordinates"
+    (aligned heavy atoms) or "beads" (aligned bead positions of ``mapping``, else METIS with
+    4 atoms per bead)."""
+    trajectories = list(trajectories)
+    if kind == "dihedrals":
+        return [io.backbone_dihedral_features(t) for t in trajectories]
+    if kind == "distances":
+        return [io.pairwise_distance_features(t, selection="not element H") for t in trajectories]
+    if kind == "coordinates":
+        return [io.aligned_cartesian_features(t, reference=trajectories[0]) for t in trajectories]
+    from cgviz import mapping as cg_mapping
+
+    if mapping is None or mapping.n_atoms != trajectories[0].n_atoms:
+        mapping = cg_mapping.metis_mapping(trajectories[0].topology, 4, properties=properties)
+    beads = mapping.apply(trajectories)
+    return [io.aligned_cartesian_features(b, reference=beads[0], selection="all") for b in beads]
+
+
+def finished_runs(task: str) -> dict[str, Path]:
+    """Completed runs of one task kind: label -> run directory."""
+    from cgviz import jobs
+
+    return {f"{r.name} (step {r.step})": jobs.run_dir(r.name) for r in jobs.list_runs()
+            if r.task == task and r.state == "completed"}

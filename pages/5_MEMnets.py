@@ -4,7 +4,7 @@ import mdtraj as md
 import numpy as np
 import streamlit as st
 
-from cgviz import CgvizError, figures, io, ui
+from cgviz import CgvizError, figures, io, jobs, ui
 
 st.set_page_config(page_title="cgviz · MEMnets", page_icon="🧬", layout="wide")
 st.title("5 · MEMnets")
@@ -15,10 +15,13 @@ system = ui.system_picker("memnets")
 if system is None:
     st.stop()
 trajs = list(system.trajectories)
-kind = st.radio("Features", ["backbone dihedrals (sin/cos)", "heavy-atom distances",
-                             "aligned heavy-atom coordinates", "aligned bead positions"],
-                horizontal=True, help="Bead positions use the Coarse-Graining page's mapping "
-                "when it fits this system, else METIS with 4 atoms per bead.")
+KINDS = {"backbone dihedrals (sin/cos)": "dihedrals", "heavy-atom distances": "distances",
+         "aligned heavy-atom coordinates": "coordinates", "aligned bead positions": "beads"}
+kind = KINDS[st.radio("Features", list(KINDS), horizontal=True,
+                      help="Bead positions use the Coarse-Graining page's mapping when it fits "
+                      "this system, else METIS with 4 atoms per bead.")]
+runs = ui.finished_runs("memnets")
+source = st.radio("Model", ["train here"] + [f"finished run {r}" for r in runs], horizontal=True)
 with st.form("memnets"):
     left, right = st.columns(2)
     lags = left.text_input("Lag times in frames (tau_0, then the IGME fit lags)", "1 7 8 9 10")
@@ -26,58 +29,62 @@ with st.form("memnets"):
     n_cvs = right.slider("CVs", 1, 4, 2)
     epochs = right.number_input("Epochs", 1, 200, 10)
     vampnets = right.checkbox("Also VAMPnets (slower)")
-    run = st.form_submit_button("Train MEMnets here", type="primary")
+    run = st.form_submit_button("Train MEMnets here" if source == "train here" else "Show run",
+                                type="primary")
 
 if run:
-    from cgviz.memnets import MEMnets, MEMnetsConfig
-    from cgviz.memnets import igme
+    from cgviz.memnets import MEMnets, MEMnetsConfig, igme
 
     try:
-        if kind.startswith("backbone"):
-            features = [io.backbone_dihedral_features(t) for t in trajs]
-        elif kind.startswith("heavy-atom distances"):
-            features = [io.pairwise_distance_features(t, selection="not element H") for t in trajs]
-        elif kind.startswith("aligned heavy"):
-            features = [io.aligned_cartesian_features(t, reference=trajs[0]) for t in trajs]
+        history = None
+        if source == "train here":
+            features = ui.memnets_features(kind, trajs, system.properties,
+                                           st.session_state.get("cgviz.mapping"))
+            lagtimes = [int(x) for x in lags.split()]
+            sizes = [features[0].shape[1]] + [int(x) for x in hidden.split()] + [n_cvs]
+            config = MEMnetsConfig(lagtimes=lagtimes, encoder_sizes=sizes, n_epochs=int(epochs))
+            bar = st.progress(0.0, text="Training ...")
+
+            def show(p):
+                done = (p.seed_index * p.n_epochs + p.epoch + 1) / (p.n_seeds * p.n_epochs)
+                bar.progress(min(1.0, done), text=f"seed {p.seed_index + 1}/{p.n_seeds}, "
+                             f"epoch {p.epoch + 1}/{p.n_epochs}")
+
+            model = MEMnets(config).fit(features, callbacks=[show]).fetch_model()
+            history, dt = model.history, system.trajectories[0].timestep
+            bar.empty()
         else:
-            from cgviz import mapping
+            from cgviz.memnets.task import load_finished_run
 
-            cg = st.session_state.get("cgviz.mapping")
-            if cg is None or cg.n_atoms != trajs[0].n_atoms:
-                cg = mapping.metis_mapping(trajs[0].topology, 4, properties=system.properties)
-            beads = cg.apply(trajs)
-            features = [io.aligned_cartesian_features(b, reference=beads[0], selection="all")
-                        for b in beads]
-        lagtimes = [int(x) for x in lags.split()]
-        sizes = [features[0].shape[1]] + [int(x) for x in hidden.split()] + [n_cvs]
-        config = MEMnetsConfig(lagtimes=lagtimes, encoder_sizes=sizes, n_epochs=int(epochs))
-        bar = st.progress(0.0, text="Training ...")
-        def show(p):
-            done = (p.seed_index * p.n_epochs + p.epoch + 1) / (p.n_seeds * p.n_epochs)
-            bar.progress(min(1.0, done), text=f"seed {p.seed_index + 1}/{p.n_seeds}, "
-                         f"epoch {p.epoch + 1}/{p.n_epochs}")
-
-        model = MEMnets(config).fit(features, callbacks=[show]).fetch_model()
+            name = source.removeprefix("finished run ")
+            model, features, dt, run_config = load_finished_run(runs[name])
+            trained_on = run_config.get("demo") or "its own feature files"
+            if f"demo: {trained_on}" != system.label:
+                raise CgvizError(f"That run was trained on {trained_on}.",
+                                 hint="Load that system above first.")
+            history = jobs.metrics(runs[name])
+        lagtimes, n_cvs = list(model.config.lagtimes), model.config.encoder_sizes[-1]
         cvs = model.cvs(features)
         sets = {"MEMnets": cvs, "TICA": igme.tica_baseline(features, lagtimes[-1], n_cvs)}
         if vampnets:
             sets["VAMPnets"] = igme.vampnet_baseline(features, lagtimes[-1], n_cvs)
-        dt = system.trajectories[0].timestep
         analyses = igme.compare_cvs(sets, lagtimes, dt=dt)
-        st.session_state["cgviz.memnets"] = (system.label, model, cvs, analyses)
-        bar.empty()
+        st.session_state["cgviz.memnets"] = (system.label, history, cvs, analyses)
     except (CgvizError, ValueError) as error:
-        ui.show_error(error, "MEMnets could not train")
+        ui.show_error(error, "MEMnets could not run")
 
 if st.session_state.get("cgviz.memnets", (None,))[0] != system.label:
     st.info("Choose features and settings, then press **Train MEMnets here**.")
     st.stop()
-_, model, cvs, analyses = st.session_state["cgviz.memnets"]
+_, history, cvs, analyses = st.session_state["cgviz.memnets"]
 from cgviz.memnets import figures as mfig  # noqa: E402
 
 a, b = st.columns(2)
-a.plotly_chart(mfig.training_curves(model.history, title=f"Training (seed {model.seed})"),
-               width="stretch")
+if hasattr(history, "columns"):  # a run's metrics.csv
+    losses = {c: (history["step"], history[c]) for c in history.columns if "loss" in c}
+    a.plotly_chart(figures.overlay_lines(losses, "epoch", "loss", "Training"), width="stretch")
+else:
+    a.plotly_chart(mfig.training_curves(history, title="Training"), width="stretch")
 b.plotly_chart(mfig.cv_free_energy(cvs, title="CV free energy"), width="stretch")
 a.plotly_chart(mfig.log_lambda_figure(analyses, title="log λ(τ) and the IGME fit"), width="stretch")
 b.plotly_chart(mfig.memory_term_figure(analyses, title="Memory term"), width="stretch")

@@ -49,3 +49,28 @@ def test_memnets_page_on_aligned_bead_positions():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 6
+
+
+@pytest.mark.slow
+def test_memnets_page_shows_a_finished_run(tmp_path, monkeypatch):
+    from cgviz import jobs
+
+    monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
+    spec = jobs.RunSpec(task="memnets", config={"demo": "alanine-dipeptide", "n_epochs": 1,
+                                                "lagtimes": [1, 7, 8, 9, 10],
+                                                "encoder_sizes": [4, 20, 10, 2]})
+    jobs.start(spec, runs_dir=tmp_path, name="ala")
+    assert jobs.wait("ala", tmp_path, timeout_s=300).state == "completed"
+    at = AppTest.from_file(str(ROOT / "pages" / "5_MEMnets.py"), default_timeout=300).run()
+    choice = [o for o in at.radio[2].options if o.startswith("finished run ala")]
+    assert choice, at.radio[2].options
+    at.radio[2].set_value(choice[0]).run()
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 6
+    # A run trained on other data is refused with a hint while a different system is loaded.
+    at.selectbox[0].set_value("polymer-test").run()
+    at.button[0].click().run()
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and "trained on alanine-dipeptide" in at.error[0].value

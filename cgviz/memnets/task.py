@@ -101,3 +101,28 @@ def run(ctx) -> None:
     write_outputs(estimator, trajectories, names, Path(ctx.run_dir) / "checkpoints")
     ctx.save_checkpoint(estimator.training_state(), total, total_steps=total, final=True)
     ctx.progress(total, total, force=True)
+
+
+def load_finished_run(run_dir: str | Path):
+    """(model, feature trajectories, ps per frame or None, config) of a completed memnets run.
+
+    The model is the last snapshot the run saved (``checkpoints/model_<N>epochs.pt``, loaded
+    with ``weights_only=True``); the features are rebuilt from the run's own config.
+    """
+    import re
+
+    from cgviz import jobs
+    from cgviz.memnets.estimator import MEMnetsModel
+
+    run_dir = Path(run_dir)
+    spec = jobs.RunSpec.from_file(run_dir / jobs.RUN_FILE)
+    if spec.task != "memnets":
+        raise CgvizError(f"Run {run_dir.name!r} is a {spec.task} run, not a MEMnets run.")
+    snapshots = sorted(
+        (run_dir / jobs.CHECKPOINT_DIR).glob("model_*epochs.pt"),
+        key=lambda p: int(re.search(r"model_(\d+)epochs", p.name).group(1)))
+    if not snapshots:
+        raise CgvizError(f"Run {run_dir.name!r} has no saved model yet.",
+                         hint="Wait until it completes, or resume it.")
+    features, _names, dt = load_task_data(dict(spec.config))
+    return MEMnetsModel.load(snapshots[-1]), features, dt, dict(spec.config)
