@@ -180,7 +180,8 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         systems = systems[: args.n_systems]
     bar = _tqdm_factory("rollout")
     result = rollout(model, systems, args.n_steps, seed=args.seed, refine_steps=args.refine,
-                     stochastic=not args.deterministic, device=args.device, progress=bar)
+                     refine_epsilon=args.refine_epsilon, stochastic=not args.deterministic,
+                     device=args.device, progress=bar)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(result.n_systems):
@@ -198,7 +199,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     model, checkpoint = load_simulator(args.checkpoint)
     systems = evaluate.test_systems_for(checkpoint, args.demo, args.data_dir)
     report, _ = evaluate.evaluate(model, systems, args.n_steps, seed=args.seed,
-                                  refine_steps=args.refine, device=args.device,
+                                  refine_steps=args.refine, refine_epsilon=args.refine_epsilon,
+                                  device=args.device,
                                   progress=_tqdm_factory("rollout"))
     report.save_json(args.out)
     summary = {k: v for k, v in report.to_dict().items() if k != "systems"}
@@ -296,7 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--n-steps", type=int, default=1000)
         cmd.add_argument("--seed", type=int, default=0)
         cmd.add_argument("--refine", type=int, default=0,
-                         help="annealed-Langevin steps per noise level (0 = off)")
+                         help="annealed-Langevin steps per noise level (0 = off; 3 removes "
+                         "most bead collisions)")
+        cmd.add_argument("--refine-epsilon", type=float, default=30.0,
+                         help="refinement step factor: eta_i = epsilon * s_i^2")
         cmd.add_argument("--device", default="cpu")
         if command == "rollout":
             cmd.add_argument("--n-systems", type=int, help="only the first N systems")

@@ -152,7 +152,7 @@ def score_system(name: str, reference: np.ndarray, model: np.ndarray, masses: np
 
 
 def evaluate(model, systems: Sequence, n_steps: int, seed: int = 0, refine_steps: int = 0,
-             stochastic: bool = True, device: str = "cpu",
+             refine_epsilon: float = 30.0, stochastic: bool = True, device: str = "cpu",
              progress: Callable[[int, int], None] | None = None, rollout_result=None
              ) -> tuple[EvaluationReport, object]:
     """Roll out every system from its first history window and score it against its MD.
@@ -162,8 +162,8 @@ def evaluate(model, systems: Sequence, n_steps: int, seed: int = 0, refine_steps
     from cgviz.simulator.rollout import rollout
 
     result = rollout_result or rollout(model, systems, n_steps, seed=seed, stochastic=stochastic,
-                                       refine_steps=refine_steps, device=device,
-                                       progress=progress)
+                                       refine_steps=refine_steps, refine_epsilon=refine_epsilon,
+                                       device=device, progress=progress)
     scores = []
     for i, system in enumerate(systems):
         generated = result.generated(i)

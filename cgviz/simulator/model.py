@@ -277,7 +277,7 @@ class CGSimulator(nn.Module):
     @torch.no_grad()
     def step(self, embeddings: Tensor, history: Tensor, batch, stochastic: bool = True,
              generator: torch.Generator | None = None, refine_steps: int = 0,
-             refine_epsilon: float = 0.1) -> StepOutput:
+             refine_epsilon: float = 30.0) -> StepOutput:
         """Advance a batch of systems by one model step.
 
         history: (k, n_beads_total, 3) nm, oldest first. ``refine_steps`` > 0 runs annealed
