@@ -56,7 +56,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from cgviz.errors import CgvizError
-from cgviz.io import AtomProperties, atom_properties
+from cgviz.io import AtomProperties, _as_topology, atom_properties
 
 __all__ = [
     "MAPPING_FORMAT",
@@ -428,17 +428,6 @@ def guess_bonds_from_distances(
 # ---------------------------------------------------------------------------------------
 # The fine system a builder works on
 # ---------------------------------------------------------------------------------------
-
-
-def _as_topology(topology: Any) -> md.Topology:
-    if isinstance(topology, md.Trajectory):
-        return topology.topology
-    if isinstance(topology, md.Topology):
-        return topology
-    raise CgvizError(
-        f"Expected an md.Topology or md.Trajectory, got {type(topology).__name__}.",
-        hint="Load the system first, e.g. with cgviz.io.load_trajectory.",
-    )
 
 
 @dataclass(frozen=True)

@@ -134,9 +134,9 @@ def run_training(options: dict[str, Any]) -> Path:
     import numpy as np
     import yaml
 
-    from cgviz.io import load_features
     from cgviz.memnets.config import MEMnetsConfig
     from cgviz.memnets.estimator import MEMnets
+    from cgviz.memnets.task import read_feature_directory
 
     for key in ("lagtimes", "encoder_sizes", "data_directory"):
         if options.get(key) in (None, []):
@@ -144,13 +144,7 @@ def run_training(options: dict[str, Any]) -> Path:
                              hint="Example: --lagtimes 1 7 8 9 10 --encoder_sizes 4 30 30 3 "
                              "--data_directory ./features")
     data_dir = Path(options["data_directory"])
-    if not data_dir.is_dir():
-        raise CgvizError(f"Data directory '{data_dir}' does not exist.")
-    files = sorted(data_dir.glob("*.npy"))
-    if not files:
-        raise CgvizError(f"No .npy files in '{data_dir}'.",
-                         hint="Save each trajectory's features with numpy.save(name.npy, array).")
-    trajectories = [load_features(path)[0] for path in files]
+    trajectories, file_names = read_feature_directory(data_dir)
     n_features = trajectories[0].shape[1]
     sizes = list(options["encoder_sizes"])
     if sizes[0] != n_features:
@@ -203,7 +197,7 @@ def run_training(options: dict[str, Any]) -> Path:
     finally:
         if bar is not None:
             bar.close()
-    model = write_outputs(estimator, trajectories, [path.name for path in files], model_dir)
+    model = write_outputs(estimator, trajectories, file_names, model_dir)
     print(f"MEMnets: kept seed {model.seed}; time scales (frames) "
           f"{np.round(model.estimate(trajectories).time_scales, 2).tolist()} -> {root}")
     return root

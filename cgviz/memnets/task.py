@@ -35,8 +35,6 @@ _DATA_KEYS = ("data_directory", "demo", "stride")
 
 def load_task_data(options: dict[str, Any]) -> tuple[list, list[str], float | None]:
     """(trajectories, one name per trajectory, ps per frame or None) from a task config."""
-    from cgviz.io import load_features
-
     stride = int(options.get("stride", 1))
     if options.get("demo"):
         from cgviz import datasets
@@ -49,15 +47,26 @@ def load_task_data(options: dict[str, Any]) -> tuple[list, list[str], float | No
     if not options.get("data_directory"):
         raise CgvizError("A memnets run needs data_directory (a folder of .npy feature "
                          "files) or demo (a bundled demo name) in its config.")
-    directory = Path(options["data_directory"])
+    features, names = read_feature_directory(options["data_directory"], stride)
+    return features, names, None
+
+
+def read_feature_directory(directory: str | Path, stride: int = 1) -> tuple[list, list[str]]:
+    """Every ``.npy`` file of ``directory`` (sorted by name) as one feature trajectory.
+
+    Returns (arrays (n_frames, n_features), file names); CgvizError for a missing or empty
+    directory. Used by the ``memnets`` task and by ``python -m cgviz train-memnets``.
+    """
+    from cgviz.io import load_features
+
+    directory = Path(directory)
     if not directory.is_dir():
         raise CgvizError(f"Data directory '{directory}' does not exist.")
     files = sorted(directory.glob("*.npy"))
     if not files:
         raise CgvizError(f"No .npy files in '{directory}'.",
-                         hint="Save each trajectory's features with numpy.save.")
-    return [load_features(path, stride=stride)[0] for path in files], \
-        [path.name for path in files], None
+                         hint="Save each trajectory's features with numpy.save(name.npy, array).")
+    return [load_features(path, stride=stride)[0] for path in files], [p.name for p in files]
 
 
 def run(ctx) -> None:
