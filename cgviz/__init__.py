@@ -14,7 +14,7 @@ from cgviz.errors import CgvizError
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("io", "datasets", "analysis", "figures", "mapping", "graph", "simulator",
+_SUBMODULES = ("io", "datasets", "analysis", "figures", "mapping", "graph", "simulator", "widgets",
                "memnets", "training", "jobs", "cli")
 
 __all__ = ["CgvizError", "__version__", *_SUBMODULES]

@@ -245,6 +245,22 @@ def overlay_lines(curves: dict, x_label: str, y_label: str, title: str = "", log
     return figure
 
 
+def loss_curves(metrics) -> dict:
+    """The loss columns of a run's metrics table as ``{column: (step, value)}``.
+
+    ``metrics`` is :func:`cgviz.jobs.metrics`'s DataFrame; rows where a column is empty
+    (e.g. validation losses logged less often) are dropped for that column.
+    """
+    if metrics is None or not len(metrics) or "step" not in metrics.columns:
+        return {}
+    curves = {}
+    for column in metrics.columns:
+        if "loss" in column:
+            rows = metrics.dropna(subset=[column])
+            curves[column] = (rows["step"].to_numpy(), rows[column].to_numpy())
+    return curves
+
+
 def overlay_histograms(samples: dict, x_label: str, title: str = "", bins: int = 40):
     """Normalised histograms of several sample sets on shared bins (probability density)."""
     import plotly.graph_objects as go

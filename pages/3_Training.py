@@ -80,10 +80,8 @@ def watch(run_name: str) -> None:
     if status.reason:
         (st.error if status.state == "failed" else st.info)(status.reason)
     frame = jobs.metrics(run_name)
-    loss_columns = [c for c in frame.columns if "loss" in c]
-    if len(frame) and loss_columns:
-        curves = {c: (frame.dropna(subset=[c])["step"], frame.dropna(subset=[c])[c])
-                  for c in loss_columns}
+    curves = figures.loss_curves(frame)
+    if curves:
         st.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves"),
                         width="stretch", key=f"curves-{run_name}")
     a, b, c = st.columns(3)
