@@ -6,13 +6,67 @@ place cgviz multiplies by 10 is here, in :class:`FramesAdaptor`.
 
 from __future__ import annotations
 
+import functools
+import json
+import sys
+import types
 import uuid
+from pathlib import Path
 from typing import Any, Sequence
 
-import nglview as nv
 import numpy as np
 
 from cgviz.errors import CgvizError
+
+NGL_MODULE = "nglview-js-widgets"
+
+
+@functools.lru_cache(maxsize=1)
+def installed_frontend_version() -> str | None:
+    """The version of nglview's JupyterLab extension on disk (None if there is none).
+
+    nglview 4.0.1 asks the front end for module version "4.0" but ships its extension as
+    3.1.5, so JupyterLab and Notebook 7 refuse to draw its views ("Module
+    nglview-js-widgets, version 4.0 is not registered, however, 3.1.5 is"; nglview issue
+    #1172). cgviz asks for the version that is actually installed.
+    """
+    from jupyter_core.paths import jupyter_path
+
+    for base in jupyter_path("labextensions"):
+        package = Path(base) / NGL_MODULE / "package.json"
+        try:
+            return str(json.loads(package.read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def _import_nglview():
+    """Import nglview so that its widgets name the front-end version that is installed.
+
+    nglview creates a colour-registry widget while it is imported, so the version has to be
+    right before the import: cgviz provides ``nglview._frontend`` (one constant) first.
+    """
+    version = installed_frontend_version()
+    if "nglview" not in sys.modules and version:
+        shim = types.ModuleType("nglview._frontend")
+        shim.__frontend_version__ = version  # type: ignore[attr-defined]
+        sys.modules["nglview._frontend"] = shim
+    import nglview
+
+    return nglview
+
+
+nv = _import_nglview()
+
+
+def match_frontend(widget: Any) -> Any:
+    """Make an nglview widget name the installed front-end version (if nglview came first)."""
+    version = installed_frontend_version()
+    if version and getattr(widget, "_view_module", None) == NGL_MODULE:
+        widget._view_module_version = version
+        widget._model_module_version = version
+    return widget
 
 NM_TO_ANGSTROM = 10.0
 _MAX_PDB_ATOMS = 99_999  # fixed-column PDB serial numbers
@@ -125,7 +179,8 @@ def colour_scheme(groups: Sequence[np.ndarray], label: str):
 
 def new_view(height: str = "400px"):
     """An empty NGLWidget of a given height (white background, orthographic camera)."""
-    view = nv.NGLWidget()
+    match_frontend(nv.color.ColormakerRegistry)
+    view = match_frontend(nv.NGLWidget())
     view.layout.height = height
     view.layout.width = "100%"
     view.background = "white"
