@@ -32,6 +32,24 @@ PAGES = {
 IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
+def decode_png(data: bytes):
+    """(height, width, channels) uint8 pixels of a PNG screenshot."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def drawn_fraction(pixels, background=(255, 255, 255)) -> float:
+    """Fraction of pixels that differ clearly from the background colour."""
+    import numpy as np
+
+    diff = np.abs(pixels[..., :3].astype(int) - np.asarray(background)).max(axis=-1)
+    return float((diff > 30).mean())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,15 +12,13 @@ import base64
 import json
 import os
 import re
-import struct
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS
+from browser_support import CHROMIUM, CHROMIUM_ARGS, decode_png, drawn_fraction
 from cgviz.errors import CgvizError
 
 N_FRAMES = 20
@@ -50,69 +48,6 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
     handle_startendtag = handle_starttag
-
-
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    """(height, width, channels) uint8 pixels of an 8-bit RGB/RGBA PNG (what Chromium writes)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, header = 8, [], None
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", chunk)
-        elif kind == b"IDAT":
-            idat.append(chunk)
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and interlace == 0, header
-    bpp = 3 if colour == 2 else 4
-    stride = width * bpp
-    raw = zlib.decompress(b"".join(idat))
-    out = np.zeros((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.int64)
-    for y in range(height):
-        start = y * (stride + 1)
-        kind = raw[start]
-        line = np.frombuffer(raw, dtype=np.uint8, count=stride, offset=start + 1).astype(np.int64)
-        if kind == 0:
-            row = line
-        elif kind == 1:  # Sub: a running sum per channel
-            row = np.cumsum(line.reshape(width, bpp), axis=0).reshape(-1) % 256
-        elif kind == 2:  # Up
-            row = (line + prev) % 256
-        else:  # Average or Paeth: sequential along the row
-            row_list = [0] * stride
-            line_list, prev_list = line.tolist(), prev.tolist()
-            for x in range(stride):
-                left = row_list[x - bpp] if x >= bpp else 0
-                up = prev_list[x]
-                if kind == 3:
-                    value = line_list[x] + (left + up) // 2
-                else:
-                    upleft = prev_list[x - bpp] if x >= bpp else 0
-                    value = line_list[x] + _paeth(left, up, upleft)
-                row_list[x] = value & 0xFF
-            row = np.asarray(row_list, dtype=np.int64)
-        out[y] = row
-        prev = row
-    return out.reshape(height, width, bpp)
-
-
-def drawn_fraction(pixels: np.ndarray, background=(255, 255, 255)) -> float:
-    """Fraction of pixels that differ clearly from the background colour."""
-    diff = np.abs(pixels[..., :3].astype(int) - np.asarray(background)).max(axis=-1)
-    return float((diff > 30).mean())
 
 
 # --------------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ def show_mapping(traj: Any, mapping: Any, stride: int = 1, max_frames: int = 500
     _ngl.add_frames(view, beads.xyz, beads.topology, mapping.bead_bonds)
     atom_scheme = _ngl.colour_scheme(mapping.bead_atoms, "atoms")
     bead_scheme = _ngl.colour_scheme([np.array([k]) for k in range(mapping.n_beads)], "beads")
+    stick = 0.18 * _median_bond_angstrom(frames.xyz[0], mapping.atom_bonds)
     view.add_representation("ball+stick", selection="all", color=atom_scheme,
-                            radiusType="size", radiusSize=0.25, aspectRatio=2.0, component=0)
+                            radiusType="size", radiusSize=stick, aspectRatio=2.0, component=0)
     radius = _bead_radius_angstrom(frames.xyz[0], mapping)
     view.add_representation("ball+stick", selection="all", color=bead_scheme,
                             radiusType="size", radiusSize=0.35 * radius / 2.0,
@@ -74,6 +75,14 @@ def show_mapping(traj: Any, mapping: Any, stride: int = 1, max_frames: int = 500
     view.center()
     view.cgviz_frames = indices
     return view
+
+
+def _median_bond_angstrom(xyz_nm: np.ndarray, bonds: np.ndarray) -> float:
+    """The median bond length (A), so sticks suit atoms (1.5 A) and polymer beads (5 A) alike."""
+    if len(bonds) == 0:
+        return 1.5
+    lengths = np.linalg.norm(xyz_nm[bonds[:, 0]] - xyz_nm[bonds[:, 1]], axis=1)
+    return max(0.5, float(np.median(lengths)) * _ngl.NM_TO_ANGSTROM)
 
 
 def _bead_radius_angstrom(xyz_nm: np.ndarray, mapping: Any) -> float:
