@@ -244,11 +244,17 @@ class ProjectionExplorer(widgets.VBox):
                                           colour[self.point_frames], color_label,
                                           cv_labels[0], cv_labels[1])
         self.figure = go.FigureWidget(base)
+        # hover and click need hover info (the page's figure skips it: it only box-selects)
+        self.figure.data[0].update(
+            hoverinfo=None, customdata=self.point_frames, showlegend=False,
+            hovertemplate=f"frame %{{customdata}}<br>{cv_labels[0]} %{{x:.3g}}<br>"
+                          f"{cv_labels[1]} %{{y:.3g}}<extra></extra>")
         self.figure.add_trace(go.Scatter(x=[], y=[], mode="markers", name="shown frame",
                                          marker=dict(size=16, color="rgba(0,0,0,0)",
                                                      line=dict(color="red", width=3)),
                                          showlegend=False, hoverinfo="skip"))
-        self.figure.update_layout(dragmode="lasso", height=420, clickmode="event+select")
+        self.figure.update_layout(dragmode="lasso", width=540, height=420,
+                                  clickmode="event+select", margin=dict(l=10, r=10, t=30, b=10))
         points = self.figure.data[0]
         points.on_click(self._on_points)
         points.on_selection(self._on_points)
@@ -265,10 +271,10 @@ class ProjectionExplorer(widgets.VBox):
                                                   description="selected")
         self.selection_slider.observe(lambda change: self._show(int(change["new"])), "value")
         self.label = widgets.HTML("Click a point, or select points with the box or lasso tool.")
-        super().__init__([widgets.HBox([widgets.Box([self.figure],
-                                                    layout=widgets.Layout(width="50%")),
-                                        widgets.Box([self.view],
-                                                    layout=widgets.Layout(width="50%"))]),
+        self.view.layout.flex = "1 1 auto"
+        self.view.layout.width = "auto"
+        self.view.layout.min_width = "320px"
+        super().__init__([widgets.HBox([self.figure, self.view]),
                           widgets.HBox([self.selection_slider, self.label])])
 
     def _on_points(self, trace: Any, points: Any, _state: Any = None) -> None:
