@@ -47,6 +47,13 @@ explorer""",
 ]
 
 
+#: ui name -> the jupyter subcommand that serves it
+APPS = {"lab": "lab", "notebook": "notebook", "classic": "nbclassic"}
+#: ui name -> CSS selector of one cell output
+OUTPUT = {"lab": ".jp-OutputArea-output", "notebook": ".jp-OutputArea-output",
+          "classic": ".output_area"}
+
+
 def write_notebook(folder: Path) -> Path:
     import nbformat
 
@@ -66,7 +73,7 @@ def jupyter_server(folder: Path, ui: str = "lab", timeout_s: float = 90.0):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab" if ui == "lab" else "notebook", "--no-browser",
+        [sys.executable, "-m", "jupyter", APPS[ui], "--no-browser",
          f"--port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.token=",
          "--ServerApp.password=", f"--ServerApp.root_dir={folder}", "--allow-root",
          "--LabApp.news_url=", "--ServerApp.open_browser=False"],
@@ -92,7 +99,10 @@ def jupyter_server(folder: Path, ui: str = "lab", timeout_s: float = 90.0):
 
 
 def run_all_cells(page, base_url: str, ui: str, timeout_s: float = 240.0) -> None:
-    """Open the notebook, run every cell from the menu and wait until the kernel is done."""
+    """Open the notebook, run every cell and wait until the kernel is done."""
+    if ui == "classic":
+        _run_all_cells_classic(page, base_url, timeout_s)
+        return
     path = f"/lab/tree/{NOTEBOOK}" if ui == "lab" else f"/notebooks/{NOTEBOOK}"
     page.goto(base_url + path)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
@@ -111,6 +121,19 @@ def run_all_cells(page, base_url: str, ui: str, timeout_s: float = 240.0) -> Non
             page.keyboard.press("Escape")
     page.wait_for_function(
         f"() => {{ const p = [...document.querySelectorAll('.jp-Cell .jp-InputPrompt')];"
+        f" return p.length === {len(CELLS)} && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }}",
+        timeout=timeout_s * 1000)
+
+
+def _run_all_cells_classic(page, base_url: str, timeout_s: float) -> None:
+    """The classic notebook (nbclassic): its Cell > Run All menu entry, once the kernel is up."""
+    page.goto(f"{base_url}/nbclassic/notebooks/{NOTEBOOK}")
+    page.wait_for_function("() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
+                           " && Jupyter.notebook.kernel.is_connected()", timeout=90_000)
+    page.click("#celllink")
+    page.click("#run_all_cells")
+    page.wait_for_function(
+        f"() => {{ const p = [...document.querySelectorAll('.cell .input_prompt')];"
         f" return p.length === {len(CELLS)} && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }}",
         timeout=timeout_s * 1000)
 

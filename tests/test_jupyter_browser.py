@@ -1,4 +1,4 @@
-"""Every cgviz widget in a real JupyterLab and a real Notebook 7, driven by headless Chromium.
+"""Every cgviz widget in a real JupyterLab, Notebook 7 and classic notebook (headless Chromium).
 
 One notebook (tests/jupyter_support.py) shows show_mapping, RolloutPlayer, RunMonitor and
 ProjectionExplorer on the bundled data. The test runs it from the menu, then checks that
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from browser_support import CHROMIUM, drawn_fraction, decode_png
-from jupyter_support import jupyter_server, launch, run_all_cells, write_notebook
+from jupyter_support import OUTPUT, jupyter_server, launch, run_all_cells, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,10 @@ IGNORED_CONSOLE = re.compile(
     r"kernelspecs|404 \(Not Found\)|"
     # Notebook 7.6.5 throws this while loading its settings, also for a notebook holding
     # only `1+1` (checked): its own bundle, not a widget
-    r"reading 'schema'\).*notebook_core", re.S)
+    r"reading 'schema'\).*notebook_core|"
+    # the classic notebook: pydeck (a Streamlit dependency) enables an nbextension it does
+    # not install, and nbclassic also probes ipywidgets 7's old extension path
+    r"nbextensions/pydeck/|nbextensions/widgets/notebook/js/extension\.js", re.S)
 #: screen position of point i of the first trace of a plotly graph div (any trace type)
 POINT_ON_SCREEN = """(gd, i) => { const L = gd._fullLayout, box = gd.getBoundingClientRect();
   const trace = gd._fullData[0];
@@ -42,7 +45,7 @@ WIDGET_FAILURES = re.compile(r"Failed to load model class|is not registered|"
                              r"model not found", re.I)
 
 
-@pytest.mark.parametrize("ui", ["lab", "notebook"])
+@pytest.mark.parametrize("ui", ["lab", "notebook", "classic"])
 def test_every_widget_renders_and_reacts(ui, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -56,12 +59,13 @@ def test_every_widget_renders_and_reacts(ui, tmp_path):
         page.on("pageerror", lambda e: errors.append(f"page error: {e} {e.stack or ''}"))
         try:
             run_all_cells(page, url, ui)
-            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            out = OUTPUT[ui]
+            outputs = page.locator(out).all_inner_texts()
             assert not [o for o in outputs if "Traceback" in o or WIDGET_FAILURES.search(o)]
             # the monitored background run finishes and the monitor says so
             page.get_by_text(re.compile(r"completed.*step 150 of 150")).wait_for(timeout=60_000)
             # four NGL stages (mapping, reference, rollout, explorer), each drew something
-            ngl = ".jp-OutputArea-output canvas:not(.js-plotly-plot canvas)"
+            ngl = f"{out} canvas:not(.js-plotly-plot canvas)"
             canvases = page.locator(ngl)
             page.wait_for_function(f"document.querySelectorAll('{ngl}').length >= 4",
                                    timeout=60_000)
@@ -76,9 +80,9 @@ def test_every_widget_renders_and_reacts(ui, tmp_path):
                 page.wait_for_timeout(800)
                 page.screenshot(path=str(shots / f"jupyter_{ui}_rollout.png"))
             # plots: Rg with its frame marker, the monitor's loss curve, the CV projection
-            assert page.locator(".jp-OutputArea-output .js-plotly-plot").count() == 3
+            assert page.locator(f"{out} .js-plotly-plot").count() == 3
             # linked view: click a point of the projection; the kernel moves the 3D view
-            scatter = page.locator(".js-plotly-plot").nth(2)
+            scatter = page.locator(f"{out} .js-plotly-plot").nth(2)
             scatter.scroll_into_view_if_needed()
             x, y = scatter.evaluate(POINT_ON_SCREEN, 123)
             page.mouse.move(x, y)
