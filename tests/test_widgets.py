@@ -121,6 +121,10 @@ def test_rollout_player_one_slider_moves_both_views_and_the_marker(demo_rollout)
     assert player.n_frames == n
     assert player.slider.max == player.play.max == n - 1
     assert player.reference_view.max_frame == player.rollout_view.max_frame == n - 1
+    views, controls, figure = player.children  # the layout a notebook shows
+    assert [box.children[1] for box in views.children] == [player.reference_view,
+                                                           player.rollout_view]
+    assert controls.children[:2] == (player.play, player.slider) and figure is player.rg_figure
     player.slider.value = 9
     assert player.reference_view.frame == player.rollout_view.frame == 9
     t = 9 * result.frame_time_ps
@@ -174,6 +178,9 @@ def test_projection_explorer_click_and_select_move_the_view():
            for t in trajs]
     explorer = ProjectionExplorer(cvs, trajs, stride=3, cv_labels=("phi", "psi"))
     assert explorer.view.max_frame == 599
+    plots, controls = explorer.children
+    assert plots.children == (explorer.figure, explorer.view)
+    assert controls.children == (explorer.selection_slider, explorer.label)
     assert len(explorer.figure.data[0].x) == 200
     _frontend_event(explorer.figure, "plotly_click", [7])
     assert explorer.selected == [21] and explorer.view.frame == 21
@@ -227,6 +234,8 @@ def test_run_monitor_follows_cancels_and_resumes_a_real_run(tmp_path, task_on_pa
     jobs.start(spec, runs_dir=runs, name="watched")
     monitor = RunMonitor("watched", runs_dir=runs, interval_s=0.1)
     assert monitor.polling  # it polls in a thread: the constructor returned at once
+    assert monitor.figure in monitor.children
+    assert {monitor.cancel_button, monitor.resume_button} <= set(monitor.children[2].children)
     _until(lambda: monitor.status.step >= 30 and monitor.figure.data)
     assert monitor.figure.data[0].name == "loss" and len(monitor.figure.data[0].x) >= 10
     assert 0 < monitor.progress.value < 1
