@@ -4,6 +4,9 @@ Starts ``streamlit run app.py`` on a free localhost port and opens the pages in 
 Chromium (Debian's). Prints one table; targets on 2 cores: home page < 3 s from server
 start, < 1.5 s per page switch (pages import torch & co. only where they need them).
 
+"Ready" means the page's script has finished *and* every plotly chart on it has drawn, so
+a page's drawing time is charged to that page, not to the next switch.
+
     python benchmarks/app_speed.py [--repeats 3]
 """
 
@@ -19,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, PAGES, streamlit_server  # noqa: E402
+
+#: the script is idle and every plotly chart has drawn (its SVG layer exists)
+READY = (f"({IDLE}) && [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+         ".every(c => c.querySelector('.main-svg'))")
 
 
 def main() -> None:
@@ -36,8 +43,8 @@ def main() -> None:
                 page = browser.new_page()
                 page.goto(url)
                 page.wait_for_selector("[data-testid='stApp']")
-                page.wait_for_function(IDLE, timeout=120_000)
                 page.get_by_text("Bundled demo data").first.wait_for()
+                page.wait_for_function(READY, timeout=120_000)
                 rows["server start -> home ready"].append(time.perf_counter() - started)
                 for name, (path, _button, _text) in list(PAGES.items())[1:]:
                     link = page.locator(f"[data-testid='stSidebarNav'] a[href$='{path}']")
@@ -45,7 +52,7 @@ def main() -> None:
                     link.click()
                     page.wait_for_url(f"**{path}")
                     page.locator("h1").first.wait_for()
-                    page.wait_for_function(IDLE, timeout=120_000)
+                    page.wait_for_function(READY, timeout=120_000)
                     rows.setdefault(f"switch to {name}", []).append(time.perf_counter() - t0)
                 page.close()
         browser.close()
