@@ -48,7 +48,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
         infos = [datasets.generate_alanine(
             out, args.name or "alanine-dipeptide", n_trajectories=args.n_trajectories,
             n_frames=args.n_frames, frame_interval_ps=args.frame_interval_ps, seed=args.seed,
-            solvent=args.solvent, platform=args.platform,
+            solvent=args.solvent, platform=args.platform, temperature_K=args.temperature_k,
             progress=_tqdm_factory(args.name or "alanine-dipeptide"), command=command)]
     else:
         infos = datasets.generate_preset(out, args.preset, progress_factory=_tqdm_factory,
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frame-interval-ps", type=float, default=1.0)
     demo.add_argument("--solvent", default="obc2", choices=["obc2", "vacuum", "gbn2"],
                       help="alanine: implicit water (obc2, default), vacuum, or amber14 GBn2")
+    demo.add_argument("--temperature-k", type=float, default=300.0,
+                      help="alanine: temperature in K (default 300; hotter samples phi flips)")
     demo.set_defaults(func=_cmd_demo_data)
 
     demos = sub.add_parser("demos", help="list the demo data sets")

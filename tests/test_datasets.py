@@ -37,6 +37,25 @@ def test_bundle_is_small_enough_for_git():
     assert total < 30e6, f"bundled demo data is {total / 1e6:.1f} MB (limit about 30 MB)"
 
 
+def test_hot_alanine_demo_samples_the_phi_flip_often():
+    demo = datasets.load_demo("alanine-dipeptide-450k")
+    assert demo.info.extra["temperature_K"] == 450.0
+    assert "450 K" in demo.info.description and demo.info.frame_time_ps == 2.0
+    phi = np.concatenate([md.compute_phi(t)[1][:, 0] for t in demo.trajectories])
+    assert (_chirality_volumes(md.join(demo.trajectories)) > 0).all()  # still L-alanine
+    alpha_l = (phi > np.radians(30)) & (phi < np.radians(130))
+    entries = np.count_nonzero(alpha_l[1:] & ~alpha_l[:-1])
+    assert entries >= 15, f"only {entries} visits to alpha_L/C7ax"  # 300 K: 5 in 40 ns
+    assert 0.01 < alpha_l.mean() < 0.2
+
+
+def test_alanine_temperature_is_checked():
+    from cgviz.datasets.alanine import AlanineSimulationSettings
+
+    with pytest.raises(CgvizError, match="outside 200-800 K"):
+        AlanineSimulationSettings(temperature_K=1000.0)
+
+
 def _chirality_volumes(traj):
     """(N - CA) . ((C - CA) x (CB - CA)) of the ALA residue per frame: > 0 for L."""
     index = {a.name: a.index for a in traj.topology.residue(1).atoms}

@@ -308,6 +308,7 @@ def generate_alanine(
     platform: str = "Reference",
     progress: ProgressCallback | None = None,
     command: str | None = None,
+    temperature_K: float = 300.0,  # noqa: N803 (the unit in the name)
 ) -> DemoInfo:
     """Simulate independent alanine dipeptide trajectories; write PDB + one XTC each."""
     import mdtraj as md
@@ -318,7 +319,7 @@ def generate_alanine(
         raise CgvizError("n_trajectories must be at least 1.")
     settings = alanine.AlanineSimulationSettings(
         n_frames=n_frames, frame_interval_ps=frame_interval_ps, platform=platform,
-        solvent=solvent,
+        solvent=solvent, temperature_K=float(temperature_K),
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -346,7 +347,8 @@ def generate_alanine(
         "system": "alanine-dipeptide",
         "description": (
             f"{n_trajectories} independent trajectories of ACE-ALA-NME (L-alanine, 22 atoms), "
-            f"amber14, {solvent}, Langevin 300 K (1/ps), 2 fs steps with H-bond constraints, "
+            f"amber14, {solvent}, Langevin {temperature_K:g} K (1/ps), 2 fs steps with H-bond "
+            f"constraints, "
             f"a frame every {frame_interval_ps:g} ps."
         ),
         "topology": files[0],
@@ -357,7 +359,7 @@ def generate_alanine(
         "frame_time_ps": float(frame_interval_ps),
         "n_molecules": 1,
         "extra": {"solvent": solvent, "forcefield": "amber14-all", "platform": platform,
-                  "temperature_K": alanine.TEMPERATURE_K, "time_step_fs": alanine.TIME_STEP_FS},
+                  "temperature_K": float(temperature_K), "time_step_fs": alanine.TIME_STEP_FS},
     }
     return _finish_entry(out, entry, files, seed, command, wall)
 
@@ -383,6 +385,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "polymer-test": dict(kind="polymer", n_chains=12, sequence_kind="random",
                              n_frames=1000, seed=2),
         "alanine-dipeptide": dict(kind="alanine", n_trajectories=4, n_frames=10_000, seed=3),
+        # hot, so that the rare phi flip (to alpha_L / C7ax) is sampled often enough to be
+        # the slowest process a CV method must find (at 300 K: 5 brief visits in 40 ns)
+        "alanine-dipeptide-450k": dict(kind="alanine", n_trajectories=4, n_frames=5_000,
+                                       frame_interval_ps=2.0, seed=4, temperature_K=450.0),
     },
     "paper": {
         "polymer-train": dict(kind="polymer", n_chains=100, sequence_kind="blocky",

@@ -199,10 +199,15 @@ class AlanineSimulationSettings:
     equilibration_ps: float = 100.0
     platform: str = "Reference"
     solvent: str = "obc2"
+    temperature_K: float = TEMPERATURE_K  # noqa: N815 (the unit in the name)
 
     def __post_init__(self) -> None:
         if self.n_frames < 1:
             raise CgvizError(f"n_frames must be at least 1, got {self.n_frames}.")
+        if not 200.0 <= self.temperature_K <= 800.0:
+            raise CgvizError(f"temperature_K = {self.temperature_K} is outside 200-800 K.",
+                             hint="amber14 is parametrised near 300 K; a hotter run samples "
+                                  "rare transitions faster.")
         if self.solvent not in SOLVENTS:
             raise CgvizError(f"Unknown solvent {self.solvent!r}.", hint=f"Choose one of {SOLVENTS}.")
         steps = self.frame_interval_ps * 1000.0 / TIME_STEP_FS
@@ -229,7 +234,7 @@ def simulate(settings: AlanineSimulationSettings, seed: int,
     topology, start = build_structure()
     system = _create_system(topology, settings.solvent)
     integrator = openmm.LangevinMiddleIntegrator(
-        TEMPERATURE_K * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
+        settings.temperature_K * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
         TIME_STEP_FS * unit.femtosecond,
     )
     rng = np.random.default_rng(seed)
@@ -241,7 +246,7 @@ def simulate(settings: AlanineSimulationSettings, seed: int,
                          hint="Use 'Reference' or 'CPU'.") from exc
     context = openmm.Context(system, integrator, platform)
     context.setPositions(start * unit.nanometer)
-    context.setVelocitiesToTemperature(TEMPERATURE_K * unit.kelvin,
+    context.setVelocitiesToTemperature(settings.temperature_K * unit.kelvin,
                                        int(rng.integers(1, 2**31 - 1)))
     integrator.step(int(round(settings.equilibration_ps * 1000.0 / TIME_STEP_FS)))
     frames = np.empty((settings.n_frames, system.getNumParticles(), 3), dtype=np.float32)
