@@ -274,3 +274,33 @@ def test_run_monitor_reports_a_failed_run_and_unknown_runs(tmp_path, task_on_pat
     assert monitor.cancel_button.disabled  # nothing to cancel
     monitor.cancel_button.click()  # a stray click on a finished run changes nothing
     assert monitor.status.state == "failed" and monitor.message.value == ""
+
+
+def test_run_monitor_polls_on_the_running_event_loop_like_in_a_kernel(tmp_path, task_on_path):
+    """In a Jupyter kernel cells run inside an asyncio loop: the monitor then polls as a task
+    on that loop (its widget updates stay on the kernel's thread), not in a thread."""
+    import asyncio
+    import threading
+
+    from cgviz.widgets import RunMonitor
+
+    runs = tmp_path / "runs"
+    jobs.start(jobs.RunSpec(task="jobtasks:linear_regression",
+                            config={"steps": 60, "sleep_s": 0.01}), runs_dir=runs, name="loop")
+
+    async def cell():
+        monitor = RunMonitor("loop", runs_dir=runs, interval_s=0.05)
+        assert monitor._task is not None and monitor._thread is None
+        updates = []
+        monitor.status_label.observe(lambda change: updates.append(threading.get_ident()),
+                                     "value")
+        for _ in range(1200):
+            if not monitor.polling:
+                break
+            await asyncio.sleep(0.05)
+        return monitor, updates
+
+    monitor, updates = asyncio.run(cell())
+    assert monitor.status.state == "completed" and monitor.status.step == 60
+    assert updates and set(updates) == {threading.get_ident()}  # all on this thread
+    assert list(monitor.figure.data[0].x)[-1] == 60

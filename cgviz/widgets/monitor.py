@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -17,9 +18,13 @@ __all__ = ["RunMonitor"]
 class RunMonitor(widgets.VBox):
     """Watch a background run from a notebook without blocking the kernel.
 
-    A daemon thread polls the run directory every ``interval_s`` seconds (the run itself is
-    a separate process, so nothing here slows it down) and updates the progress bar, the
-    status line and the loss curves; it stops by itself when the run finishes. The
+    Every ``interval_s`` seconds the run directory is read (the run itself is a separate
+    process, so nothing here slows it down) and the progress bar, the status line and the
+    loss curves are updated; polling stops by itself when the run finishes. In a Jupyter
+    kernel this is an asyncio task on the kernel's own loop, so every widget update happens
+    on the kernel's thread between cells (updates from a second thread raced other widgets
+    being created: a plot drawn in a later cell could come up empty). Without a running
+    loop (a plain script) a daemon thread polls instead. The
     **Cancel** and **Resume** buttons call :func:`cgviz.jobs.cancel` and
     :func:`cgviz.jobs.resume`. :meth:`wait` blocks until the run ends, refreshing as it goes
     (for a notebook that needs the result in the next cell).
@@ -50,6 +55,8 @@ class RunMonitor(widgets.VBox):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task | None = None
+        self._failures = 0
         self.status: jobs.RunStatus | None = None
         super().__init__([widgets.HBox([self.progress, self.status_label]), self.figure,
                           widgets.HBox([self.cancel_button, self.resume_button, self.message])])
@@ -90,34 +97,56 @@ class RunMonitor(widgets.VBox):
             return status
 
     def start(self) -> None:
-        """Poll in a background thread until the run finishes or :meth:`stop` is called."""
-        if self._thread is not None and self._thread.is_alive():
+        """Poll until the run finishes or :meth:`stop` is called (never blocks)."""
+        if self.polling:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._poll, name=f"RunMonitor-{self.run}",
-                                        daemon=True)
-        self._thread.start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:  # a Jupyter kernel: stay on its thread
+            self._task = loop.create_task(self._poll_async())
+        else:
+            self._thread = threading.Thread(target=self._poll_thread,
+                                            name=f"RunMonitor-{self.run}", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop polling (the run itself goes on)."""
         self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5 * self.interval_s + 5)
 
     @property
     def polling(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        task_running = self._task is not None and not self._task.done()
+        return task_running or (self._thread is not None and self._thread.is_alive())
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            try:
-                status = self.refresh()
-            except CgvizError as error:
-                self.message.value = f"<span style='color:#b00'>{error}</span>"
-                return
-            if status.finished:
-                return
+    def _poll_once(self) -> bool:
+        """One refresh; False when polling should end (run finished, or gone)."""
+        try:
+            status = self.refresh()
+            self._failures = 0
+        except CgvizError as error:  # the run directory is gone or unreadable
+            self.message.value = f"<span style='color:#b00'>{error}</span>"
+            return False
+        except Exception as error:  # noqa: BLE001 - keep watching; say what happened
+            self._failures += 1
+            self.message.value = (f"<span style='color:#b00'>update failed "
+                                  f"({type(error).__name__}: {error}); retrying</span>")
+            return self._failures < 20
+        return not status.finished
+
+    def _poll_thread(self) -> None:
+        while not self._stop.is_set() and self._poll_once():
             self._stop.wait(self.interval_s)
+
+    async def _poll_async(self) -> None:
+        while not self._stop.is_set() and self._poll_once():
+            await asyncio.sleep(self.interval_s)
 
     def wait(self, timeout_s: float = 600.0) -> jobs.RunStatus:
         """Block until the run is finished, refreshing; CgvizError after ``timeout_s``."""
