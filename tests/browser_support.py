@@ -66,17 +66,26 @@ def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90.0)
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
+    with serving(server, f"http://127.0.0.1:{port}", "/_stcore/health", timeout_s,
+                 "streamlit did not start") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(server: subprocess.Popen, base_url: str, probe: str, timeout_s: float,
+            failure: str):
+    """Wait until ``base_url + probe`` answers, yield ``base_url``, stop the server after."""
     try:
         deadline = time.time() + timeout_s
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                urllib.request.urlopen(base_url + probe, timeout=1)
                 break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError("streamlit did not start")
+                    raise RuntimeError(failure)
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield base_url
     finally:
         server.terminate()
         try:

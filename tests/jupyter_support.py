@@ -11,11 +11,9 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "widgets_in_jupyter.ipynb"
@@ -79,23 +77,9 @@ def jupyter_server(folder: Path, ui: str = "lab", timeout_s: float = 90.0):
          "--LabApp.news_url=", "--ServerApp.open_browser=False"],
         cwd=folder, stdout=open(folder / f"{ui}-server.log", "w"), stderr=subprocess.STDOUT,
         env=env)
-    try:
-        deadline = time.time() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"jupyter {ui} did not start; see {folder}/{ui}-server.log")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with serving(server, f"http://127.0.0.1:{port}", "/api", timeout_s,
+                 f"jupyter {ui} did not start; see {folder}/{ui}-server.log") as url:
+        yield url
 
 
 def run_all_cells(page, base_url: str, ui: str, timeout_s: float = 240.0) -> None:
