@@ -1,6 +1,10 @@
-"""Shared pytest fixtures: tiny all-atom and bead systems built with the mdtraj Topology API."""
+"""Shared pytest fixtures: tiny all-atom and bead systems built with the mdtraj Topology API,
+and headless Chromium for the browser tests."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import mdtraj as md
 import numpy as np
@@ -105,3 +109,20 @@ def bead_traj() -> md.Trajectory:
     return md.Trajectory(
         random_coil(15, topology.n_atoms, seed=1), topology, time=np.arange(15) * 5.0
     )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium (no GPU: WebGL falls back to SwiftShader), one per module."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        handle = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield handle
+        handle.close()

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, PAGES, streamlit_server, visit
+from browser_support import IDLE, PAGES, streamlit_server, visit
 
 pytestmark = pytest.mark.slow
 LOCAL = {"127.0.0.1", "localhost", ""}
@@ -28,20 +28,6 @@ def _is_error(message) -> bool:
     source = (message.location or {}).get("url", "")
     return not (message.text.startswith("Failed to load resource")
                 and source.endswith(STREAMLIT_PROBES))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        handle = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield handle
-        handle.close()
 
 
 def test_every_page_renders_offline_without_errors(browser, tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, decode_png, drawn_fraction
+from browser_support import decode_png, drawn_fraction
 from cgviz.errors import CgvizError
 
 N_FRAMES = 20
@@ -257,21 +256,6 @@ def test_a_missing_ngl_bundle_says_how_to_fix_it(tmp_path, monkeypatch, traj):
 # the browser
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        # No GPU: Chromium falls back to SwiftShader (software WebGL), which NGL draws with.
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def _open(browser, path: Path):
     """Open an exported file offline; returns (page, problems) where problems collects
     network requests, console errors and page errors."""
@@ -286,9 +270,7 @@ def _open(browser, path: Path):
             problems.append(f"network request: {url}")
             route.abort()
 
-    page.route("**/*", route)
-    page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:"))
-            else problems.append(f"network request: {r.url}"))
+    page.route("**/*", route)  # every request passes here: it is recorded and refused
     page.on("console", lambda m: problems.append(f"console error: {m.text}")
             if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))

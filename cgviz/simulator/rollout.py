@@ -12,6 +12,20 @@ import numpy as np
 from cgviz.errors import CgvizError
 
 
+def bead_chain_topology(n_beads: int, bonds):
+    """An md.Topology of ``n_beads`` virtual-site beads in one chain, joined by ``bonds``."""
+    import mdtraj as md
+
+    topology = md.Topology()
+    chain = topology.add_chain()
+    atoms = [topology.add_atom(f"CG{i}", md.element.virtual_site,
+                               topology.add_residue("BEA", chain))
+             for i in range(int(n_beads))]
+    for a, b in np.asarray(bonds, dtype=np.int64).reshape(-1, 2).tolist():
+        topology.add_bond(atoms[a], atoms[b])
+    return topology
+
+
 @dataclass(frozen=True)
 class Rollout:
     """The result of :func:`rollout`.
@@ -60,13 +74,7 @@ class Rollout:
         import mdtraj as md
 
         xyz = self.positions[system] if include_start else self.generated(system)
-        topology = md.Topology()
-        chain = topology.add_chain()
-        atoms = [topology.add_atom(f"CG{i}", md.element.virtual_site,
-                                   topology.add_residue("BEA", chain))
-                 for i in range(xyz.shape[1])]
-        for a, b in self.bead_bonds[system]:
-            topology.add_bond(atoms[int(a)], atoms[int(b)])
+        topology = bead_chain_topology(xyz.shape[1], self.bead_bonds[system])
         return md.Trajectory(xyz, topology, time=np.arange(len(xyz)) * self.frame_time_ps)
 
     def save(self, system: int, trajectory_path: str | Path, topology_path: str | Path | None = None

@@ -196,15 +196,7 @@ def add_frames(view, xyz_nm: np.ndarray, topology: Any, bonds: Sequence[Sequence
     return adaptor
 
 
-def bead_topology(n_beads: int, bonds: Sequence[Sequence[int]]):
-    """A synthetic md.Topology: one virtual-site bead per residue, CG bonds."""
-    import mdtraj as md
-
-    topology = md.Topology()
-    chain = topology.add_chain()
-    atoms = [topology.add_atom("CG", md.element.virtual_site,
-                               topology.add_residue("CG", chain, resSeq=i + 1))
-             for i in range(int(n_beads))]
-    for first, second in np.asarray(bonds, dtype=np.int64).reshape(-1, 2).tolist():
-        topology.add_bond(atoms[first], atoms[second])
-    return topology
+def topology_bonds(topology: Any) -> np.ndarray:
+    """(n_bonds, 2) int64 atom indices of an md.Topology's bonds."""
+    return np.array([[a.index, b.index] for a, b in topology.bonds],
+                    dtype=np.int64).reshape(-1, 2)

@@ -68,7 +68,7 @@ def show_mapping(traj: Any, mapping: Any, stride: int = 1, max_frames: int = 500
     stick = 0.18 * _median_bond_angstrom(frames.xyz[0], mapping.atom_bonds)
     view.add_representation("ball+stick", selection="all", color=atom_scheme,
                             radiusType="size", radiusSize=stick, aspectRatio=2.0, component=0)
-    radius = _bead_radius_angstrom(frames.xyz[0], mapping)
+    radius = _bead_radius_angstrom(frames.xyz[0], beads.xyz[0], mapping)
     view.add_representation("ball+stick", selection="all", color=bead_scheme,
                             radiusType="size", radiusSize=0.35 * radius / 2.0,
                             aspectRatio=2.0 / 0.35, opacity=bead_opacity, component=1)
@@ -85,9 +85,8 @@ def _median_bond_angstrom(xyz_nm: np.ndarray, bonds: np.ndarray) -> float:
     return max(0.5, float(np.median(lengths)) * _ngl.NM_TO_ANGSTROM)
 
 
-def _bead_radius_angstrom(xyz_nm: np.ndarray, mapping: Any) -> float:
+def _bead_radius_angstrom(xyz_nm: np.ndarray, centres: np.ndarray, mapping: Any) -> float:
     """A display radius for bead spheres: the median bead radius of gyration, at least 1.5 A."""
-    centres = mapping.map_positions(xyz_nm[None])[0]
     spread = np.linalg.norm(xyz_nm - centres[mapping.assignment], axis=1) ** 2
     per_bead = np.sqrt(np.bincount(mapping.assignment, spread) / np.bincount(mapping.assignment))
     return max(1.5, float(np.median(per_bead)) * _ngl.NM_TO_ANGSTROM * 1.5)
@@ -106,8 +105,7 @@ def _bead_frames(source: Any, what: str, system: int, bonds: Any = None):
         return (source.positions[system], source.bead_bonds[system],
                 source.bead_masses[system], source.frame_time_ps)
     if isinstance(source, md.Trajectory):
-        topology_bonds = np.array([[a.index, b.index] for a, b in source.topology.bonds],
-                                  dtype=np.int64).reshape(-1, 2)
+        topology_bonds = _ngl.topology_bonds(source.topology)
         dt = float(source.timestep) if source.n_frames > 1 and source.timestep > 0 else None
         return source.xyz, topology_bonds, np.ones(source.n_atoms), dt
     xyz = _ngl.check_frames(source, what)
@@ -127,6 +125,7 @@ class RolloutPlayer(widgets.VBox):
     def __init__(self, reference: Any, rollout: Any, system: int = 0,
                  frame_time_ps: float | None = None, height: str = "380px"):
         from cgviz.analysis import compute_rg
+        from cgviz.simulator.rollout import bead_chain_topology
 
         model_xyz, bonds, masses, dt = _bead_frames(rollout, "The rollout", system)
         ref_xyz, ref_bonds, _, ref_dt = _bead_frames(reference, "The reference", system,
@@ -138,7 +137,7 @@ class RolloutPlayer(widgets.VBox):
                              f"{model_xyz.shape[1]}.", hint="Compare the same system.")
         self.frame_time_ps = float(frame_time_ps or dt or ref_dt or 1.0)
         self.n_frames = min(len(model_xyz), len(ref_xyz))
-        topology = _ngl.bead_topology(model_xyz.shape[1], bonds)
+        topology = bead_chain_topology(model_xyz.shape[1], bonds)
 
         self.reference_view = _ngl.new_view(height)
         self.rollout_view = _ngl.new_view(height)
@@ -262,8 +261,7 @@ class ProjectionExplorer(widgets.VBox):
 
         self.view = _ngl.new_view(height)
         _ngl.add_frames(self.view, self.trajectory.xyz, self.trajectory.topology,
-                        np.array([[a.index, b.index] for a, b in self.trajectory.topology.bonds],
-                                 dtype=np.int64).reshape(-1, 2))
+                        _ngl.topology_bonds(self.trajectory.topology))
         self.view.add_representation("ball+stick", selection="all")
         self.view.center()
         self.selected: list[int] = []
