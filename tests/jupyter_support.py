@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, serving
@@ -90,23 +92,28 @@ def run_all_cells(page, base_url: str, ui: str, timeout_s: float = 240.0) -> Non
     path = f"/lab/tree/{NOTEBOOK}" if ui == "lab" else f"/notebooks/{NOTEBOOK}"
     page.goto(base_url + path)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_function(  # the kernel is connected and idle before we run anything
-        "() => [...document.querySelectorAll('*')].some(e => e.childElementCount === 0"
-        " && /Idle/.test(e.textContent || '') )", timeout=90_000)
-    started = ("() => [...document.querySelectorAll('.jp-Cell .jp-InputPrompt')]"
-               ".some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))")
-    for _attempt in range(5):  # a click can land before the notebook panel is wired up
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        try:
-            page.wait_for_function(started, timeout=10_000)
-            break
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
-            page.keyboard.press("Escape")
-    page.wait_for_function(
-        f"() => {{ const p = [...document.querySelectorAll('.jp-Cell .jp-InputPrompt')];"
-        f" return p.length === {len(CELLS)} && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }}",
-        timeout=timeout_s * 1000)
+    prompts = "[...document.querySelectorAll('.jp-Cell .jp-InputPrompt')].map(e => e.textContent)"
+    deadline = time.time() + timeout_s
+    while True:
+        # JupyterLab may ask which kernel to use while the session starts: take the default
+        select = page.locator(".jp-Dialog button", has_text="Select")
+        if select.count() and select.first.is_visible():
+            select.first.click()
+        state = page.evaluate(prompts)
+        if len(state) == len(CELLS) and all(re.search(r"\[\d+\]", p) for p in state):
+            return
+        if page.get_by_text("Traceback").count():
+            return  # a cell failed: the caller reports it
+        if not any("*" in p for p in state):  # nothing queued or running: (re)start
+            try:
+                page.get_by_role("menuitem", name="Run", exact=True).click(timeout=5_000)
+                page.get_by_role("menuitem", name="Run All Cells", exact=True).click(
+                    timeout=5_000)
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError: a dialog was up
+                page.keyboard.press("Escape")
+        if time.time() > deadline:
+            raise AssertionError(f"the notebook did not finish in {timeout_s:g} s: {state}")
+        page.wait_for_timeout(1000)
 
 
 def _run_all_cells_classic(page, base_url: str, timeout_s: float) -> None:
