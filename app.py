@@ -30,6 +30,26 @@ except CgvizError as error:
     st.error(f"The bundled demo data cannot be read: {error}")
     demos = {}
 if demos:
+    left, right = st.columns(2)
+    try:
+        if "polymer-train" in demos:
+            polymer = load_demo("polymer-train")
+            chain = [a.index for a in polymer.topology.chain(0).atoms]
+            sub = polymer.trajectories[0].atom_slice(chain)[-1]
+            bonds = [(b[0].index, b[1].index) for b in sub.topology.bonds]
+            left.plotly_chart(figures.molecule_2d(
+                sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
+                title="Copolymer chain 1 of polymer-train, last frame (3-D on the pages)"),
+                width="stretch")
+        if "alanine-dipeptide" in demos:
+            ala = load_demo("alanine-dipeptide")
+            joined = md.join(ala.trajectories)
+            right.plotly_chart(figures.ramachandran(
+                md.compute_phi(joined)[1], md.compute_psi(joined)[1],
+                title=f"Alanine dipeptide, {ala.info.total_time_ns:.0f} ns: free energy (kJ/mol)"),
+                width="stretch")
+    except CgvizError as error:
+        st.error(f"A demo failed to load: {error}")
     st.dataframe(
         [
             {"name": d.name, "system": d.system, "atoms": d.n_atoms, "molecules": d.n_molecules,
@@ -41,25 +61,6 @@ if demos:
         hide_index=True,
         width="stretch",
     )
-    left, right = st.columns(2)
-    try:
-        if "polymer-train" in demos:
-            polymer = load_demo("polymer-train")
-            chain = [a.index for a in polymer.topology.chain(0).atoms]
-            sub = polymer.trajectories[0].atom_slice(chain)[-1]
-            bonds = [(b[0].index, b[1].index) for b in sub.topology.bonds]
-            left.plotly_chart(figures.molecule_3d(
-                sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
-                title="Copolymer chain 1 of polymer-train, last frame"), width="stretch")
-        if "alanine-dipeptide" in demos:
-            ala = load_demo("alanine-dipeptide")
-            joined = md.join(ala.trajectories)
-            right.plotly_chart(figures.ramachandran(
-                md.compute_phi(joined)[1], md.compute_psi(joined)[1],
-                title=f"Alanine dipeptide, {ala.info.total_time_ns:.0f} ns: free energy (kJ/mol)"),
-                width="stretch")
-    except CgvizError as error:
-        st.error(f"A demo failed to load: {error}")
 
 st.subheader("Where to go next")
 st.markdown(

@@ -44,7 +44,7 @@ with left:
     bonds = np.array([[b[0].index, b[1].index] for b in shown.topology.bonds]).reshape(-1, 2)
     types = [system.properties.type_names[i] for i in atoms]
     st.plotly_chart(figures.trajectory_player(shown.xyz, bonds, types, shown.time),
-                    width="stretch", key="trajectory.player")
+                    width="stretch", key="trajectory.player", config=figures.GL_CONFIG)
 
 with right:
     masses = system.properties.masses[atoms]

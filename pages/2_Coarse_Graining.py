@@ -64,7 +64,8 @@ labels = [f"bead {b}: {cg.bead_types[b]}, {cg.bead_masses[b]:.1f} amu" for b in 
 st.plotly_chart(figures.mapping_3d(
     traj.xyz[frame, atoms], np.array(atom_bonds).reshape(-1, 2),
     np.array([bead_index[b] for b in cg.assignment[atoms]]), bead_xyz[beads],
-    np.array(bead_bonds).reshape(-1, 2), bead_labels=labels), width="stretch")
+    np.array(bead_bonds).reshape(-1, 2), bead_labels=labels), width="stretch",
+    config=figures.GL_CONFIG)
 
 sizes = np.bincount(cg.assignment, minlength=cg.n_beads)
 st.dataframe({"bead": beads, "composition": [cg.bead_types[b] for b in beads],

@@ -73,9 +73,11 @@ frame = st.slider("Frame (model step)", 0, len(model_xyz) - 1, len(model_xyz) - 
 types = ["bead"] * system.n_beads
 a, b = st.columns(2)
 a.plotly_chart(figures.molecule_3d(reference[min(frame, len(reference) - 1)], system.bead_bonds,
-                                   types, title="reference MD (beads)"), width="stretch")
+                                   types, title="reference MD (beads)"), width="stretch",
+               config=figures.GL_CONFIG)
 b.plotly_chart(figures.molecule_3d(model_xyz[frame], system.bead_bonds, types,
-                                   title="learned simulator"), width="stretch")
+                                   title="learned simulator"), width="stretch",
+               config=figures.GL_CONFIG)
 
 time_ps = (offset + np.arange(len(model_xyz))) * result.frame_time_ps
 rg_model = analysis.compute_rg(model_xyz, system.bead_masses)

@@ -113,5 +113,5 @@ if chosen:
     bonds = np.array([[x.index, y.index] for x, y in system.topology.bonds]).reshape(-1, 2)
     times = np.array([trajs[t].time[f] for t, f in chosen])
     st.plotly_chart(figures.trajectory_player(xyz, bonds, system.properties.type_names, times),
-                    width="stretch")
+                    width="stretch", config=figures.GL_CONFIG)
     st.caption(f"{len(points)} points selected; showing {len(chosen)} of their frames.")

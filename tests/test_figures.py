@@ -37,3 +37,42 @@ def test_ramachandran_minimum_is_where_the_samples_are():
     assert abs(heat.x[ix] - (-70)) < 15 and abs(heat.y[iy] - 140) < 15
     assert np.nanmin(z) == 0.0
     assert np.isnan(z).any(), "empty bins stay blank"
+
+
+def test_molecule_2d_keeps_the_widest_face_and_true_distances_in_that_plane():
+    # A flat zig-zag in the x-z plane, then rotated: the picture must show it undistorted.
+    flat = np.array([[0, 0, 0], [0.3, 0, 0.2], [0.6, 0, 0], [0.9, 0, 0.2]], dtype=float)
+    angle = 0.7
+    rotation = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)],
+                         [0, np.sin(angle), np.cos(angle)]])
+    xyz = flat @ rotation.T
+    bonds = np.array([[0, 1], [1, 2], [2, 3]])
+    fig = figures.molecule_2d(xyz, bonds, ["B1", "S1", "B1", "S1"])
+    bond_trace, *atom_traces = fig.data
+    assert all(t.type == "scatter" for t in fig.data), "no WebGL trace"
+    points = np.full((4, 2), np.nan)
+    for trace in atom_traces:
+        for label, x, y in zip(trace.text, trace.x, trace.y):
+            points[int(label.split("#")[1])] = (x, y)
+    # in-plane distances survive the projection exactly
+    for i in range(4):
+        for j in range(4):
+            assert np.isclose(np.linalg.norm(points[i] - points[j]),
+                              np.linalg.norm(flat[i] - flat[j]))
+    assert len(bond_trace.x) == 3 * len(bonds)
+    assert fig.layout.yaxis.scaleanchor == "x"
+
+
+def test_envelope_thins_long_lines_but_keeps_every_extreme():
+    rng = np.random.default_rng(1)
+    t = np.arange(50_000) * 1.0
+    y = rng.normal(size=t.size)
+    y[12_345], y[40_000] = 9.0, -9.0
+    x_thin, y_thin = figures.envelope(t, y, max_points=2000)
+    assert len(y_thin) <= 2100
+    assert y_thin.max() == 9.0 and y_thin.min() == -9.0
+    assert np.all(np.diff(x_thin) > 0), "points stay in time order"
+    short = np.arange(10.0)
+    assert figures.envelope(short, short)[1].tolist() == short.tolist()
+    line = figures.time_series(t, {"Rg": y}, "Rg (nm)").data[0]
+    assert len(line.y) <= 2100 and max(line.y) == 9.0
