@@ -27,7 +27,7 @@ with st.form("rollout"):
     n_steps = right.number_input("Model steps", 10, 20_000, 300, step=50)
     refine = right.slider("Refinement (Langevin steps per noise level, 0 = off)", 0, 5, 0,
                           help="The score network pushes overlapping beads apart: 3 steps "
-                          "remove most collisions, at about 8x the cost.")
+                          "remove most collisions, at about 10x the cost.")
     seed = right.number_input("Seed", 0, 2**31 - 1, 0)
     submitted = st.form_submit_button("Run rollout", type="primary")
 

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cgviz import datasets, jobs
+from cgviz.simulator.model import load_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = datasets.BUNDLED_DATA_DIR / "simulator_cpu_demo.pt"
@@ -46,7 +47,8 @@ def test_rollout_page_runs_the_bundled_model():
     # Two 3-D views, Rg over time, Rg distribution, ACF, contact maps.
     assert len(at.get("plotly_chart")) == 6
     frame = [s for s in at.slider if s.label == "Frame (model step)"][0]
-    assert frame.max == 20 + 5  # history (k = 6) + steps
+    history = load_simulator(CHECKPOINT)[0].config.history_length
+    assert frame.max == 20 + history - 1  # history + steps, counted from 0
     frame.set_value(5).run()  # the shared frame slider
     assert not at.exception
 
@@ -76,7 +78,8 @@ def test_rollout_and_evaluate_commands(tmp_path):
          "--n-systems", "2", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     traj = md.load(str(out / "rollout_001.xtc"), top=str(out / "rollout_001.pdb"))
-    assert traj.n_frames == 8 + 6 and traj.topology.n_bonds > 0  # history + steps
+    history = load_simulator(CHECKPOINT)[0].config.history_length
+    assert traj.n_frames == 8 + history and traj.topology.n_bonds > 0  # history + steps
     report = tmp_path / "eval.json"
     result = subprocess.run(
         [sys.executable, "-m", "cgviz", "evaluate-simulator", str(CHECKPOINT), "--n-steps", "60",
@@ -85,6 +88,7 @@ def test_rollout_and_evaluate_commands(tmp_path):
     data = json.loads(report.read_text())
     assert len(data["systems"]) == 12 and data["paper"]["rg_r2"] == 0.90
     assert 0 <= data["collision_rate_model"] <= 1 and data["min_steps_before_stop"] == 60
+    assert 0 <= data["reference_split_rg_r2"] <= 1  # the MD-vs-MD noise floor is reported
     bad = subprocess.run([sys.executable, "-m", "cgviz", "rollout", str(tmp_path / "nope.pt")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -156,3 +156,24 @@ def test_refined_rollout_runs_and_differs_from_plain():
     refined = rollout(model, systems, 3, seed=1, refine_steps=2, blowup_factor=1e9)
     assert refined.n_steps_completed == 3
     assert not np.allclose(plain.positions[0][-1], refined.positions[0][-1])
+
+
+@pytest.mark.parametrize("equivariant", [False, True])
+def test_dynamics_mlp_depth_is_its_own_setting(equivariant):
+    from cgviz.simulator.networks import MLP
+
+    def hidden_layers(module):
+        return {sum(isinstance(m, torch.nn.Linear) for m in mlp) - 1
+                for mlp in module.modules() if isinstance(mlp, MLP)}
+
+    base = dict(type_vocabulary=tuple(VOCABULARY), equivariant=equivariant,
+                dynamics_latent_size=24)
+    stats = M.NormalisationStats(1.0, 1.0, 10.0, 1.0, 0.5)
+    slim = M.CGSimulator(M.SimulatorConfig(**base, dynamics_mlp_hidden_layers=1), stats)
+    assert hidden_layers(slim.dynamics) == {1}
+    assert hidden_layers(slim.score) == hidden_layers(slim.embedding) == {2}
+    same = M.CGSimulator(M.SimulatorConfig(**base), stats)
+    assert hidden_layers(same.dynamics) == {2}
+    assert M.parameter_count(slim) < M.parameter_count(same)
+    with pytest.raises(CgvizError):
+        M.CGSimulator(M.SimulatorConfig(**base, dynamics_mlp_hidden_layers=0), stats)

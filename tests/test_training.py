@@ -25,8 +25,9 @@ def tiny_data(tmp_path_factory):
 
 def tiny_config(data_dir, **changes):
     base = preset("cpu-demo").to_dict()
-    base.update(train_demo="polymer-train", data_dir=str(data_dir), batch_size=4,
-                validate_every=4, log_every=2, **changes)
+    base.update({"train_demo": "polymer-train", "data_dir": str(data_dir), "batch_size": 4,
+                 "validate_every": 4, "log_every": 2, **changes})
+    base["model"] = {**base["model"], "history_length": 6}  # the tiny chains are short
     return SimulatorTrainingConfig.from_dict(base)
 
 
@@ -68,6 +69,37 @@ def test_training_learns_on_the_bundled_polymers(tmp_path):
     frame = jobs.metrics("learn", tmp_path)
     assert {"loss", "nll", "score_loss", "val_loss"} <= set(frame.columns)
     assert checkpoint["cgviz_mapping"]["method"] == "metis"
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_training_learns_and_keeps_fp32_weights(tmp_path):
+    """precision: bf16-mixed runs the forward pass in bfloat16 (CPU autocast here, the same
+    Lightning plugin as on a GPU); it must still learn, and the weights stay float32."""
+    config = SimulatorTrainingConfig.from_dict(
+        {**preset("cpu-demo").to_dict(), "max_steps": 120, "validate_every": 60,
+         "precision": "bf16-mixed"})
+    data = training.prepare_data(config)
+    torch.manual_seed(0)
+    before = training.validation_loss(training.build_model(config, data), data.validation)
+    spec = jobs.RunSpec(task="simulator", config=config.to_dict(), checkpoint_every=60)
+    target = jobs.create(spec, runs_dir=tmp_path, name="bf16")
+    assert jobs.drive(target) == 0, jobs.read_log("bf16", tmp_path)
+    model, checkpoint = load_checkpoint(target / "checkpoints" / "last.pt")
+    assert checkpoint["cgviz_training_config"]["precision"] == "bf16-mixed"
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    after = training.validation_loss(model, data.validation)
+    assert after["nll"] < before["nll"] - 0.1, (before, after)
+    losses = jobs.metrics("bf16", tmp_path).dropna(subset=["loss"])["loss"]
+    assert losses.notna().all() and losses.iloc[-5:].mean() < losses.iloc[:5].mean()
+
+
+def test_data_too_short_for_one_batch_fail_the_run_with_a_reason(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, max_steps=5, batch_size=100_000)
+    target = jobs.create(jobs.RunSpec(task="simulator", config=config.to_dict()),
+                         runs_dir=tmp_path, name="short")
+    assert jobs.drive(target) != 0
+    final = jobs.status(target)
+    assert final.state == "failed" and "too few for one batch" in final.reason, final.reason
 
 
 @pytest.mark.slow

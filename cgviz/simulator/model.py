@@ -45,6 +45,10 @@ class SimulatorConfig:
     score_noise_levels, score_noise_max, score_noise_min: the score network's noise ladder,
         as fractions of the mean CG bond length (largest about one bond, smallest 1e-3).
     mlp_hidden_layers: hidden layers of every MLP.
+    dynamics_mlp_hidden_layers: hidden layers of the dynamics network's MLPs (None: as
+        ``mlp_hidden_layers``). The dynamics network runs at every rollout step, so this is
+        the speed knob: 1 instead of 2 makes rollouts about 1.5x faster; the score network
+        keeps its depth, which refinement needs.
     """
 
     type_vocabulary: tuple[str, ...]
@@ -66,6 +70,7 @@ class SimulatorConfig:
     score_noise_max: float = 1.0
     score_noise_min: float = 1e-3
     mlp_hidden_layers: int = 2
+    dynamics_mlp_hidden_layers: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "type_vocabulary", tuple(str(t) for t in self.type_vocabulary))
@@ -192,7 +197,9 @@ class CGSimulator(nn.Module):
         self.dynamics = dynamics_class(
             bead_embedding_size=config.embedding_size, history_length=config.history_length,
             latent_size=config.dynamics_latent_size, n_layers=config.dynamics_layers,
-            sigma_min=config.sigma_min, mlp_hidden_layers=config.mlp_hidden_layers)
+            sigma_min=config.sigma_min,
+            mlp_hidden_layers=(config.mlp_hidden_layers if config.dynamics_mlp_hidden_layers
+                               is None else config.dynamics_mlp_hidden_layers))
         self.score = score_class(
             dynamics_latent_size=config.dynamics_latent_size,
             latent_size=config.score_latent_size, n_layers=config.score_layers,

@@ -105,8 +105,8 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
     stochastic: sample a ~ N(mu, sigma) (True) or take mu (False).
     refine_steps: annealed-Langevin steps per noise level after each step (0 = off).
     refine_epsilon: step-size factor, eta_i = refine_epsilon * s_i^2 (s_i in nm). Measured on
-        the held-out chains with the bundled model, 3 steps per level: 1 -> 65 % of frames
-        with a collision, 10 -> 12 %, 30 -> 0.5 %, 100 -> 2.7 % (0 steps: 68 %).
+        the held-out chains with the bundled model, 3 steps per level: 1 -> 49 % of frames
+        with a collision, 10 -> 5.5 %, 30 -> 0.17 %, 100 -> 1.9 % (0 steps: 63 %).
     progress: called as progress(steps_done, n_steps) now and then.
     blowup_factor: stop when a bead moves more than this many velocity scales in one step.
     should_stop: polled every step; returning True stops the rollout (reason "stopped").

@@ -120,11 +120,16 @@ def preset(name: str) -> SimulatorTrainingConfig:
     variant)."""
     if name == "cpu-demo":
         return SimulatorTrainingConfig(
-            model=dict(history_length=6, embedding_latent_size=32, embedding_steps=3,
-                       embedding_size=32, dynamics_latent_size=64, dynamics_layers=3,
+            model=dict(history_length=16, embedding_latent_size=32, embedding_steps=3,
+                       embedding_size=32, dynamics_latent_size=48, dynamics_layers=3,
+                       dynamics_mlp_hidden_layers=1,
                        score_latent_size=48, score_layers=2, cutoff_nm=1.5,
                        # Measured on the held-out chains (benchmarks/simulator_quality.py):
                        # the equivariant variant's mean-Rg error is 0.1 nm, the plain one's 25.
+                       # A slim dynamics network (48 wide, one hidden layer per MLP) with a
+                       # longer history (16 frames, cheap: node inputs only) rolls out 1.5x
+                       # faster than 64 wide / two hidden layers / 6 frames, and scored as
+                       # well or better (Rg r^2 0.62 vs 0.48, Rg MAE 0.07 vs 0.11 nm).
                        equivariant=True),
             batch_size=16, learning_rate=1e-3, max_steps=1500, validate_every=250)
     if name == "paper":

@@ -188,6 +188,15 @@ def run(ctx) -> None:
     model = build_model(config, data)
     module = _lightning_module(model, config, data.mapping.to_dict())
     loader, val_loader = _loaders(config, data, model.config.history_length)
+    n_windows, n_ranks = len(loader.dataset), max(1, len(ctx.devices))
+    if n_windows // n_ranks < config.batch_size:
+        # Lightning would "complete" such a run at step 0 without a word.
+        raise CgvizError(
+            f"The training data hold {n_windows} history windows, too few for one batch of "
+            f"{config.batch_size} on each of {n_ranks} device(s): a window needs "
+            f"history_length + 1 = {model.config.history_length + 1} consecutive frames.",
+            hint="Use longer trajectories, a shorter history_length, a smaller batch_size "
+                 "or fewer devices.")
 
     class RunCallback(L.Callback):
         """Metrics, progress, checkpoints and cancel through the run context."""
