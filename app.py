@@ -32,6 +32,13 @@ except CgvizError as error:
 if demos:
     left, right = st.columns(2)
     try:
+        if "alanine-dipeptide" in demos:
+            ala = load_demo("alanine-dipeptide")
+            joined = md.join(ala.trajectories)
+            right.plotly_chart(figures.ramachandran(
+                md.compute_phi(joined)[1], md.compute_psi(joined)[1],
+                title=f"Alanine dipeptide, {ala.info.total_time_ns:.0f} ns: free energy (kJ/mol)"),
+                width="stretch")
         if "polymer-train" in demos:
             polymer = load_demo("polymer-train")
             chain = [a.index for a in polymer.topology.chain(0).atoms]
@@ -40,13 +47,6 @@ if demos:
             left.plotly_chart(figures.molecule_2d(
                 sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
                 title="Copolymer chain 1 of polymer-train, last frame (3-D on the pages)"),
-                width="stretch")
-        if "alanine-dipeptide" in demos:
-            ala = load_demo("alanine-dipeptide")
-            joined = md.join(ala.trajectories)
-            right.plotly_chart(figures.ramachandran(
-                md.compute_phi(joined)[1], md.compute_psi(joined)[1],
-                title=f"Alanine dipeptide, {ala.info.total_time_ns:.0f} ns: free energy (kJ/mol)"),
                 width="stretch")
     except CgvizError as error:
         st.error(f"A demo failed to load: {error}")
