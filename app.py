@@ -46,7 +46,7 @@ if demos:
             bonds = [(b[0].index, b[1].index) for b in sub.topology.bonds]
             left.plotly_chart(figures.molecule_2d(
                 sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
-                title="Copolymer chain 1 of polymer-train, last frame (3-D on the pages)"),
+                title="Copolymer chain 1 of polymer-train, flat view"),
                 width="stretch")
     except CgvizError as error:
         st.error(f"A demo failed to load: {error}")

@@ -23,34 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, PAGES, streamlit_server  # noqa: E402
-
-#: what the page looks like: title, element count, charts, charts drawn, script running
-STATE = """() => {
-  const h1 = document.querySelector('h1');
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
-  return [h1 ? h1.innerText : '',
-          document.querySelectorAll('[data-testid="stElementContainer"]').length,
-          charts.length, charts.filter(c => c.querySelector('.main-svg')).length,
-          !(%s)];
-}""" % IDLE
-QUIET_S = 2.0
-
-
-def seconds_to_ready(page, started: float, title: str, timeout_s: float = 120.0) -> float:
-    """Seconds from ``started`` to the last change of the page's state, once its h1 reads
-    ``title``, every chart has drawn, and the state has then stayed the same for QUIET_S."""
-    last_state, last_change = None, None
-    while time.perf_counter() - started < timeout_s:
-        state = page.evaluate(STATE)
-        now = time.perf_counter()
-        if state != last_state:
-            last_state, last_change = state, now
-        settled = (title in state[0] and state[2] == state[3] and not state[4])
-        if settled and now - last_change >= QUIET_S:
-            return last_change - started
-        page.wait_for_timeout(15)
-    raise TimeoutError(f"page {title!r} not ready after {timeout_s} s (last state {last_state})")
+from browser_support import (CHROMIUM, CHROMIUM_ARGS, PAGES, page_title,  # noqa: E402
+                             streamlit_server, wait_until_settled)
 
 
 def main() -> None:
@@ -68,14 +42,13 @@ def main() -> None:
                 page = browser.new_page()
                 page.goto(url)
                 rows["server start -> home ready"].append(
-                    seconds_to_ready(page, started, "cgviz"))
-                for number, (name, (path, _button, _text)) in enumerate(
-                        list(PAGES.items())[1:], start=1):
+                    wait_until_settled(page, started, page_title("home")))
+                for name, (path, _button, _text) in list(PAGES.items())[1:]:
                     link = page.locator(f"[data-testid='stSidebarNav'] a[href$='{path}']")
                     t0 = time.perf_counter()
                     link.click()
                     rows.setdefault(f"switch to {name}", []).append(
-                        seconds_to_ready(page, t0, f"{number} ·"))
+                        wait_until_settled(page, t0, page_title(name)))
                 page.close()
         browser.close()
     print(f"{'measure':32s} {'median s':>9s} {'min s':>7s} {'max s':>7s}  (n = {args.repeats})")

@@ -140,7 +140,7 @@ def ramachandran(phi: np.ndarray, psi: np.ndarray, bins: int = 72, title: str = 
         range=((-180.0, 180.0), (-180.0, 180.0)),
     )
     figure = free_energy_surface(surface, "phi (deg)", "psi (deg)", title=title)
-    figure.update_xaxes(range=[-180, 180], dtick=90)
+    figure.update_xaxes(range=[-180, 180], dtick=90, constrain="domain")
     figure.update_yaxes(range=[-180, 180], dtick=90, scaleanchor="x")
     return figure
 
@@ -157,7 +157,8 @@ def player_stride(n_frames: int, n_atoms: int, budget_points: int = 200_000,
 
 
 def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: np.ndarray,
-                      title: str = "", marker_size: float = 5.0, highlight=None):
+                      title: str = "", marker_size: float = 5.0, highlight=None,
+                      center: bool = True):
     """A 3-D ball-and-stick player: one plotly frame per trajectory frame, slider + play.
 
     Parameters
@@ -167,29 +168,35 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     type_names: per-atom type names (colour and legend).
     time_ps: (n_frames,) times shown on the slider.
     highlight: optional per-frame labels appended to the slider text.
+    center: put every frame's centre of geometry at the origin, as molecular viewers do,
+        so a molecule that diffuses stays in view at a readable size (the axes span only
+        its own motions, not its drift).
     """
     import plotly.graph_objects as go
 
     xyz = np.asarray(xyz, dtype=float)
     if xyz.ndim != 3 or xyz.shape[0] == 0:
         raise ValueError("xyz must be (n_frames >= 1, n_atoms, 3)")
+    if center:
+        xyz = xyz - xyz.mean(axis=1, keepdims=True)
     base = molecule_3d(xyz[0], bonds, type_names, title=title, marker_size=marker_size)
     bonds = np.asarray(bonds, dtype=int).reshape(-1, 2)
     groups = [[i for i, t in enumerate(type_names) if t == name]
               for name in dict.fromkeys(type_names)]
-    # Frames as plain dicts: plotly checks them once, in go.Figure below, instead of
-    # building (1 + n_types) Scatter3d objects per frame (about 6x faster for 200 frames).
+    # Frames as plain dicts of lists: plotly checks lists several times faster than numpy
+    # arrays (0.11 s instead of 0.74 s for 200 frames of alanine dipeptide).
     segments = np.full((xyz.shape[0], len(bonds) * 3, 3), np.nan)
     segments[:, 0::3] = xyz[:, bonds[:, 0]]
     segments[:, 1::3] = xyz[:, bonds[:, 1]]
+    segments = segments.transpose(0, 2, 1).tolist()  # (frame, xyz, point); NaN -> nan
     frames = []
     for f in range(xyz.shape[0]):
-        traces = [dict(type="scatter3d", x=segments[f, :, 0], y=segments[f, :, 1],
-                       z=segments[f, :, 2])]
-        traces += [dict(type="scatter3d", x=xyz[f, g, 0], y=xyz[f, g, 1], z=xyz[f, g, 2])
-                   for g in groups]
+        traces = [dict(type="scatter3d", x=segments[f][0], y=segments[f][1],
+                       z=segments[f][2])]
+        traces += [dict(type="scatter3d", x=xyz[f, g, 0].tolist(), y=xyz[f, g, 1].tolist(),
+                        z=xyz[f, g, 2].tolist()) for g in groups]
         frames.append(dict(data=traces, name=str(f)))
-    base = go.Figure(base, frames=frames)
+    base = go.Figure(data=base.data, layout=base.layout, frames=frames)
     lo, hi = xyz.reshape(-1, 3).min(0), xyz.reshape(-1, 3).max(0)
     pad = 0.05 * float(max(hi - lo)) + 0.1
     labels = [f"{t:.1f} ps" + (f" {highlight[i]}" if highlight is not None else "")

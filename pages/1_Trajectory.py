@@ -6,6 +6,8 @@ import streamlit as st
 
 from cgviz import CgvizError, analysis, figures, io, ui
 
+PAYLOAD_BUDGET = 400_000  # atom positions the 3-D player may send (about 10 MB of JSON)
+
 st.set_page_config(page_title="cgviz · Trajectory", page_icon="🧬", layout="wide")
 st.title("1 · Trajectory")
 st.caption("Load a trajectory: a bundled demo, your own files, or files on this server.")
@@ -34,13 +36,15 @@ with left:
         run = st.selectbox("Trajectory", range(n_traj), format_func=lambda i: f"run {i + 1}")
     traj = system.trajectories[run]
     atoms = ui.molecule_choice(system, key="trajectory.molecule")
-    budget = st.select_slider("3-D payload budget (atom positions sent to the browser)",
-                              options=[50_000, 100_000, 200_000, 400_000], value=100_000)
-    stride = figures.player_stride(traj.n_frames, len(atoms), budget_points=budget)
+    wanted = st.select_slider("Frames in the 3-D player", options=[50, 100, 200, 400],
+                              value=100, help="More frames, more data sent to the browser; "
+                              f"at most {PAYLOAD_BUDGET:,} atom positions in all.")
+    stride = figures.player_stride(traj.n_frames, len(atoms), budget_points=PAYLOAD_BUDGET,
+                                   max_frames=wanted)
     shown = traj.atom_slice(atoms)[::stride]
     st.caption(f"Showing {shown.n_frames} of {traj.n_frames} frames (every {stride}th) x "
                f"{len(atoms)} atoms = {shown.n_frames * len(atoms):,} positions "
-               f"(budget {budget:,}).")
+               f"(budget {PAYLOAD_BUDGET:,}).")
     bonds = np.array([[b[0].index, b[1].index] for b in shown.topology.bonds]).reshape(-1, 2)
     types = [system.properties.type_names[i] for i in atoms]
     st.plotly_chart(figures.trajectory_player(shown.xyz, bonds, types, shown.time),

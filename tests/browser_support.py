@@ -30,6 +30,39 @@ PAGES = {
     "memnets": ("/MEMnets", "Train MEMnets here", "Linked view"),
 }
 IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+#: a page's look: title, element count, plotly charts, charts drawn, script running
+STATE = """() => {
+  const h1 = document.querySelector('h1');
+  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  return [h1 ? h1.innerText : '',
+          document.querySelectorAll('[data-testid="stElementContainer"]').length,
+          charts.length, charts.filter(c => c.querySelector('.main-svg')).length,
+          !(%s)];
+}""" % IDLE
+
+
+def page_title(name: str) -> str:
+    """The start of a page's h1: "cgviz" for home, "N ·" for page N."""
+    return "cgviz" if name == "home" else f"{list(PAGES).index(name)} ·"
+
+
+def wait_until_settled(page, started: float, title: str, quiet_s: float = 2.0,
+                       timeout_s: float = 120.0) -> float:
+    """Wait until the page shows ``title``, every plotly chart on it has drawn, and then
+    nothing changes for ``quiet_s``; return the seconds from ``started`` (perf_counter) to
+    the last change. Right after a click the previous page's elements are still there, so
+    "no script running, charts drawn" alone is true too early."""
+    last_state, last_change = None, None
+    while time.perf_counter() - started < timeout_s:
+        state = page.evaluate(STATE)
+        now = time.perf_counter()
+        if state != last_state:
+            last_state, last_change = state, now
+        settled = title in state[0] and state[2] == state[3] and not state[4]
+        if settled and now - last_change >= quiet_s:
+            return last_change - started
+        page.wait_for_timeout(15)
+    raise TimeoutError(f"page {title!r} did not settle in {timeout_s} s (last: {last_state})")
 
 
 def decode_png(data: bytes):
@@ -95,7 +128,8 @@ def serving(server: subprocess.Popen, base_url: str, probe: str, timeout_s: floa
 
 
 def visit(browser, base_url: str, name: str, height: int = 2300, screenshot: Path | None = None):
-    """Open one page (press its button, wait for its result); returns (page, seconds to idle).
+    """Open one page (press its button, wait for its result); returns (page, seconds until
+    it settled, see :func:`wait_until_settled`).
 
     The caller closes the page. Streamlit scrolls inside its own container, so a tall window
     shows a page whole in a screenshot.
@@ -105,13 +139,11 @@ def visit(browser, base_url: str, name: str, height: int = 2300, screenshot: Pat
     started = time.perf_counter()
     page.goto(base_url + path)
     page.wait_for_selector("[data-testid='stApp']")
-    page.wait_for_function(IDLE, timeout=120_000)
-    ready = time.perf_counter() - started
+    ready = wait_until_settled(page, started, page_title(name))
     if button:
         page.get_by_role("button", name=button).click()
         page.get_by_text(wait_text).first.wait_for(timeout=300_000)
-        page.wait_for_function(IDLE, timeout=300_000)
-    page.wait_for_timeout(1500)
+        wait_until_settled(page, time.perf_counter(), page_title(name), timeout_s=300)
     if screenshot is not None:
         page.screenshot(path=str(screenshot))
     return page, ready

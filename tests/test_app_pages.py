@@ -31,9 +31,12 @@ def test_trajectory_page_on_the_alanine_demo():
     assert metrics["frame time"] == "1 ps"
     assert charts(at) == 4  # 3-D player, Rg, RMSD, Ramachandran
     assert any("Showing" in c.value for c in at.caption)
-    # Another run of the same system, and a smaller payload budget.
+    assert any("Showing 100 of 10000 frames" in c.value for c in at.caption)
+    # Another run of the same system, and more frames in the player.
     at.selectbox[1].set_value(2).run()
+    at.select_slider[0].set_value(400).run()
     assert not at.exception and charts(at) == 4
+    assert any("Showing 400 of 10000 frames" in c.value for c in at.caption)
 
 
 def test_trajectory_page_polymer_demo_picks_one_molecule():

@@ -30,6 +30,11 @@ def _is_error(message) -> bool:
                 and source.endswith(STREAMLIT_PROBES))
 
 
+#: plotly charts each page draws on the demo data (after its button, where it has one)
+MIN_CHARTS = {"home": 2, "trajectory": 4, "coarse_graining": 1, "training": 0, "rollout": 6,
+              "memnets": 6}
+
+
 def test_every_page_renders_offline_without_errors(browser, tmp_path):
     shots = Path(os.environ.get("CGVIZ_ARTIFACTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -60,6 +65,10 @@ def test_every_page_renders_offline_without_errors(browser, tmp_path):
                 assert not errors, f"{name}: console errors {errors}"
                 assert not foreign, f"{name}: requests leave the machine {foreign}"
                 assert page.locator("h1").first.inner_text()
+                charts = page.locator("[data-testid='stPlotlyChart']")
+                assert charts.count() >= MIN_CHARTS[name], f"{name}: {charts.count()} charts"
+                assert all(c.locator(".main-svg").count() for c in charts.all()), (
+                    f"{name}: a chart did not draw")
             finally:
                 page.close()
 

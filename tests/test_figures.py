@@ -76,3 +76,22 @@ def test_envelope_thins_long_lines_but_keeps_every_extreme():
     assert figures.envelope(short, short)[1].tolist() == short.tolist()
     line = figures.time_series(t, {"Rg": y}, "Rg (nm)").data[0]
     assert len(line.y) <= 2100 and max(line.y) == 9.0
+
+
+def test_trajectory_player_frames_follow_the_molecule_centred():
+    rng = np.random.default_rng(2)
+    shape = rng.normal(scale=0.2, size=(4, 3))
+    drift = np.arange(5)[:, None, None] * np.array([3.0, 0.0, 0.0])  # 3 nm per frame
+    xyz = shape[None] + drift
+    bonds = np.array([[0, 1], [1, 2], [2, 3]])
+    types = ["C", "N", "C", "O"]
+    fig = figures.trajectory_player(xyz, bonds, types, np.arange(5) * 10.0)
+    assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5
+    centred = shape - shape.mean(0)
+    for frame in fig.frames:
+        carbons = frame.data[1]  # bonds first, then one trace per type: C, N, O
+        np.testing.assert_allclose(carbons.x, centred[[0, 2], 0], atol=1e-12)
+    span = fig.layout.scene.xaxis.range
+    assert span[1] - span[0] < 2.0, "the axes span the molecule, not its 12 nm drift"
+    raw = figures.trajectory_player(xyz, bonds, types, np.arange(5) * 10.0, center=False)
+    np.testing.assert_allclose(raw.frames[4].data[1].x, xyz[4, [0, 2], 0])
