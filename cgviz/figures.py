@@ -39,8 +39,13 @@ def _molecule_scene(ranges=None) -> dict:
     """
     axes = [dict(visible=False) if ranges is None else dict(visible=False, range=list(r))
             for r in (ranges or [None] * 3)]
-    return dict(xaxis=axes[0], yaxis=axes[1], zaxis=axes[2],
-                aspectmode="data" if ranges is None else "cube")
+    scene = dict(xaxis=axes[0], yaxis=axes[1], zaxis=axes[2],
+                 aspectmode="data" if ranges is None else "cube")
+    if ranges is not None:
+        # the fixed box holds every frame's pose, so one frame fills only part of it:
+        # a closer camera than plotly's default (1.25, 1.25, 1.25) shows it larger
+        scene["camera"] = dict(eye=dict(x=0.85, y=0.85, z=0.85))
+    return scene
 
 
 def molecule_3d(xyz: np.ndarray, bonds: np.ndarray, type_names, title: str = "",
@@ -203,7 +208,8 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
               for i, t in enumerate(np.asarray(time_ps, dtype=float))]
     base.update_layout(
         scene=_molecule_scene([(lo[i] - pad, hi[i] + pad) for i in range(3)]),
-        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left",
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=0.0,
+                          xanchor="left", pad=dict(t=30),
                           yanchor="top", buttons=[
                               dict(label="▶ Play", method="animate",
                                    args=[None, dict(frame=dict(duration=80, redraw=True),
@@ -212,7 +218,7 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
                                    args=[[None], dict(mode="immediate",
                                                       frame=dict(duration=0, redraw=False))]),
                           ])],
-        sliders=[dict(active=0, x=0.12, len=0.88, y=0.0, currentvalue=dict(prefix="t = "),
+        sliders=[dict(active=0, x=0.34, len=0.66, y=0.0, currentvalue=dict(prefix="t = "),
                       steps=[dict(method="animate", label=labels[f],
                                   args=[[str(f)], dict(mode="immediate",
                                                        frame=dict(duration=0, redraw=True))])
