@@ -189,11 +189,13 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     groups = [[i for i, t in enumerate(type_names) if t == name]
               for name in dict.fromkeys(type_names)]
     # Frames as plain dicts of lists: plotly checks lists several times faster than numpy
-    # arrays (0.11 s instead of 0.74 s for 200 frames of alanine dipeptide).
+    # arrays (the whole player, to_dict included: 0.28 s instead of 0.74 s for 200 frames
+    # of alanine dipeptide).
     segments = np.full((xyz.shape[0], len(bonds) * 3, 3), np.nan)
     segments[:, 0::3] = xyz[:, bonds[:, 0]]
     segments[:, 1::3] = xyz[:, bonds[:, 1]]
-    segments = segments.transpose(0, 2, 1).tolist()  # (frame, xyz, point); NaN -> nan
+    # (frame, axis, point); the NaN gaps between bonds become null in the JSON
+    segments = segments.transpose(0, 2, 1).tolist()
     frames = []
     for f in range(xyz.shape[0]):
         traces = [dict(type="scatter3d", x=segments[f][0], y=segments[f][1],
