@@ -143,7 +143,7 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
     limit = blowup_factor * float(model.velocity_scale)
     stop_reason, done = None, 0
     started = time.perf_counter()
-    with torch.no_grad():
+    with torch.inference_mode():
         embeddings = model.bead_embeddings(batch)
         for step in range(n_steps):
             if should_stop is not None and should_stop():
