@@ -3,7 +3,7 @@
 import mdtraj as md
 import streamlit as st
 
-from cgviz import CgvizError, __version__, datasets, figures, jobs
+from cgviz import CgvizError, __version__, datasets, figures, io, jobs
 
 st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
 
@@ -43,7 +43,7 @@ if demos:
             polymer = load_demo("polymer-train")
             chain = [a.index for a in polymer.topology.chain(0).atoms]
             sub = polymer.trajectories[0].atom_slice(chain)[-1]
-            bonds = [(b[0].index, b[1].index) for b in sub.topology.bonds]
+            bonds = io.topology_bonds(sub.topology)
             left.plotly_chart(figures.molecule_2d(
                 sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
                 title="Copolymer chain 1 of polymer-train, flat view"),

@@ -66,6 +66,7 @@ __all__ = [
     "write_atom_properties",
     "sidecar_path_for",
     "trajectory_summary",
+    "topology_bonds",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -1780,6 +1781,12 @@ class TrajectorySummary:
     total_time_ps: float
     n_bonds: int
     has_backbone_dihedrals: bool
+
+
+def topology_bonds(topology: md.Topology) -> np.ndarray:
+    """(n_bonds, 2) int64 atom indices of an md.Topology's bonds."""
+    return np.array([[a.index, b.index] for a, b in topology.bonds],
+                    dtype=np.int64).reshape(-1, 2)
 
 
 def trajectory_summary(traj: md.Trajectory) -> TrajectorySummary:

@@ -1,7 +1,6 @@
 """1 Trajectory: load a system, see its summary, play it in 3D, plot Rg, RMSD, Ramachandran."""
 
 import mdtraj as md
-import numpy as np
 import streamlit as st
 
 from cgviz import CgvizError, analysis, figures, io, ui
@@ -45,7 +44,7 @@ with left:
     st.caption(f"Showing {shown.n_frames} of {traj.n_frames} frames (every {stride}th) x "
                f"{len(atoms)} atoms = {shown.n_frames * len(atoms):,} positions "
                f"(budget {PAYLOAD_BUDGET:,}).")
-    bonds = np.array([[b[0].index, b[1].index] for b in shown.topology.bonds]).reshape(-1, 2)
+    bonds = io.topology_bonds(shown.topology)
     types = [system.properties.type_names[i] for i in atoms]
     st.plotly_chart(figures.trajectory_player(shown.xyz, bonds, types, shown.time),
                     width="stretch", key="trajectory.player", config=figures.GL_CONFIG)

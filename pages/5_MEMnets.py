@@ -110,7 +110,7 @@ points = [p["point_index"] for p in event.selection.points] if event and event.s
 chosen = ui.frames_for_selection(points, [len(c) for c in cvs], stride)
 if chosen:
     xyz = np.stack([trajs[t].xyz[f] for t, f in chosen])
-    bonds = np.array([[x.index, y.index] for x, y in system.topology.bonds]).reshape(-1, 2)
+    bonds = io.topology_bonds(system.topology)
     times = np.array([trajs[t].time[f] for t, f in chosen])
     st.plotly_chart(figures.trajectory_player(xyz, bonds, system.properties.type_names, times),
                     width="stretch", config=figures.GL_CONFIG)

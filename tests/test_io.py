@@ -687,3 +687,15 @@ def test_import_is_light():
         "'lightning', 'streamlit') if m in sys.modules]; assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_topology_bonds_lists_every_bond_as_an_index_pair():
+    topology = md.Topology()
+    chain = topology.add_chain()
+    atoms = [topology.add_atom(f"C{i}", md.element.carbon, topology.add_residue("X", chain))
+             for i in range(4)]
+    topology.add_bond(atoms[0], atoms[1])
+    topology.add_bond(atoms[2], atoms[3])
+    bonds = cio.topology_bonds(topology)
+    assert bonds.dtype == np.int64 and bonds.tolist() == [[0, 1], [2, 3]]
+    assert cio.topology_bonds(md.Topology()).shape == (0, 2)

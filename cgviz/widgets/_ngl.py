@@ -194,9 +194,3 @@ def add_frames(view, xyz_nm: np.ndarray, topology: Any, bonds: Sequence[Sequence
     adaptor = FramesAdaptor(xyz_nm, topology, bonds)
     view.add_trajectory(adaptor, default_representation=False)
     return adaptor
-
-
-def topology_bonds(topology: Any) -> np.ndarray:
-    """(n_bonds, 2) int64 atom indices of an md.Topology's bonds."""
-    return np.array([[a.index, b.index] for a, b in topology.bonds],
-                    dtype=np.int64).reshape(-1, 2)

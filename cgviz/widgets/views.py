@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 import numpy as np
 
+from cgviz import io
 from cgviz.errors import CgvizError
 from cgviz.widgets import _ngl
 
@@ -105,7 +106,7 @@ def _bead_frames(source: Any, what: str, system: int, bonds: Any = None):
         return (source.positions[system], source.bead_bonds[system],
                 source.bead_masses[system], source.frame_time_ps)
     if isinstance(source, md.Trajectory):
-        topology_bonds = _ngl.topology_bonds(source.topology)
+        topology_bonds = io.topology_bonds(source.topology)
         dt = float(source.timestep) if source.n_frames > 1 and source.timestep > 0 else None
         return source.xyz, topology_bonds, np.ones(source.n_atoms), dt
     xyz = _ngl.check_frames(source, what)
@@ -261,7 +262,7 @@ class ProjectionExplorer(widgets.VBox):
 
         self.view = _ngl.new_view(height)
         _ngl.add_frames(self.view, self.trajectory.xyz, self.trajectory.topology,
-                        _ngl.topology_bonds(self.trajectory.topology))
+                        io.topology_bonds(self.trajectory.topology))
         self.view.add_representation("ball+stick", selection="all")
         self.view.center()
         self.selected: list[int] = []
