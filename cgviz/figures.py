@@ -158,6 +158,12 @@ def ramachandran(phi: np.ndarray, psi: np.ndarray, bins: int = 72, title: str = 
         np.degrees(np.ravel(phi)), np.degrees(np.ravel(psi)), bins=bins,
         range=((-180.0, 180.0), (-180.0, 180.0)),
     )
+    return ramachandran_surface(surface, title=title)
+
+
+def ramachandran_surface(surface, title: str = ""):
+    """:func:`ramachandran` from a surface already computed over (phi, psi) in degrees
+    (e.g. a demo's stored preview, ``cgviz.datasets.preview``)."""
     figure = free_energy_surface(surface, "phi (deg)", "psi (deg)", title=title)
     figure.update_xaxes(range=[-180, 180], dtick=90, constrain="domain")
     figure.update_yaxes(range=[-180, 180], dtick=90, scaleanchor="x")

@@ -159,6 +159,59 @@ def test_unknown_demo_and_missing_manifest(tmp_path):
         datasets.list_demos(tmp_path)
 
 
+def _assert_same_preview(stored, computed):
+    np.testing.assert_allclose(stored.xyz, computed.xyz, atol=1e-5)
+    np.testing.assert_array_equal(stored.bonds, computed.bonds)
+    assert stored.type_names == computed.type_names
+    if computed.ramachandran is None:
+        assert stored.ramachandran is None
+        return
+    a, b = stored.ramachandran, computed.ramachandran
+    np.testing.assert_allclose(a.x_edges, b.x_edges)
+    np.testing.assert_allclose(a.free_energy, b.free_energy, atol=1e-5)  # NaN where empty
+    np.testing.assert_allclose(a.probability, b.probability, atol=1e-6)
+    assert (a.kT, a.units) == (b.kT, b.units)
+
+
+@pytest.mark.parametrize("name", ["alanine-dipeptide", "polymer-train"])
+def test_stored_previews_match_the_bundled_trajectories(name):
+    """The home page draws these without loading the demos; they must be what loading them
+    would give, and they are read without mdtraj's help."""
+    code = ("import sys; from cgviz import datasets; p = datasets.preview(%r); "
+            "assert 'mdtraj' not in sys.modules, 'the stored preview was not used'" % name)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    stored = datasets.preview(name)
+    computed = datasets.compute_preview(datasets.load_demo(name))
+    _assert_same_preview(stored, computed)
+    demo = datasets.load_demo(name)
+    chain = [a.index for a in demo.topology.chain(0).atoms]
+    np.testing.assert_allclose(stored.xyz, demo.trajectories[0].xyz[-1, chain], atol=1e-5)
+    assert (stored.ramachandran is not None) == (name == "alanine-dipeptide")
+    if stored.ramachandran is not None:  # the two basins of alanine dipeptide are there
+        surface = stored.ramachandran
+        assert surface.free_energy.shape == (72, 72) and np.nanmin(surface.free_energy) == 0
+        phi, psi = np.meshgrid(surface.x_centers, surface.y_centers, indexing="ij")
+        low = surface.free_energy < 5
+        assert (low & (phi < 0) & (psi > 90)).any() and (low & (phi < 0) & (psi < 0)).any()
+
+
+def test_stale_or_damaged_preview_is_recomputed(tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(BUNDLED, copy)
+    computed = datasets.compute_preview(datasets.load_demo("polymer-train", copy))
+    path = copy / datasets.PREVIEWS_NAME
+    stored = json.loads(path.read_text())
+    entry = stored["previews"]["polymer-train"]
+    entry["xyz"] = (np.asarray(entry["xyz"]) + 1.0).tolist()  # a wrong picture ...
+    entry["source_checksums"]["polymer_train.xtc"] = "0" * 64  # ... of other files
+    path.write_text(json.dumps(stored))
+    _assert_same_preview(datasets.preview("polymer-train", copy), computed)
+    path.write_text("{not json")
+    _assert_same_preview(datasets.preview("polymer-train", copy), computed)
+    path.unlink()
+    _assert_same_preview(datasets.preview("polymer-train", copy), computed)
+
+
 # ----------------------------------------------------------------------------- generation
 
 
@@ -176,6 +229,9 @@ def test_generate_tiny_preset_through_the_cli(tmp_path):
         demo = datasets.load_demo(name, out)
         assert all(t.n_frames == n for t, n in zip(demo.trajectories, demo.info.n_frames))
         assert np.isfinite(np.concatenate([t.xyz for t in demo.trajectories])).all()
+    previews = json.loads((out / datasets.PREVIEWS_NAME).read_text())["previews"]
+    assert set(previews) == names, "generation stores every demo's preview"
+    assert previews["alanine-dipeptide"]["ramachandran"] is not None
     manifest = json.loads((out / "manifest.json").read_text())
     entry = manifest["demos"]["polymer-train"]
     assert entry["generator_version"] == datasets.GENERATOR_VERSION

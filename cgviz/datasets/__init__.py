@@ -5,7 +5,8 @@ Bundled demos (``list_demos()``) load offline with ``load_demo(name)``; each is 
 that made it, and a SHA-256 checksum per file). New data sets, up to paper scale, are made by
 ``generate_polymer`` / ``generate_alanine`` or the CLI ``python -m cgviz demo-data ...``,
 which writes the same layout (files + ``manifest.json``) into any directory; ``load_demo``
-reads such a directory with ``data_dir=``.
+reads such a directory with ``data_dir=``. Beside the manifest, ``previews.json`` holds a
+small picture of each demo (``preview(name)``, see :mod:`cgviz.datasets.previews`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cgviz.datasets.previews import (PREVIEWS_NAME, DemoPreview, compute_preview, preview,
+                                    write_preview)
 from cgviz.errors import CgvizError
 
 BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -372,6 +375,7 @@ def _finish_entry(out: Path, entry: dict[str, Any], files, seed: int, command: s
     entry["extra"]["provenance"] = prov["extra_provenance"]
     entry["checksums"] = {f: _sha256(out / f) for f in files if f}
     _write_manifest_entry(out, entry)
+    write_preview(out, entry["name"])
     return _info_from_entry(entry)
 
 
