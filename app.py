@@ -1,16 +1,16 @@
 """cgviz home page: what cgviz is, the bundled demo data, where to go next."""
 
-import mdtraj as md
 import streamlit as st
 
-from cgviz import CgvizError, __version__, datasets, figures, io, jobs
+from cgviz import CgvizError, __version__, datasets, figures, jobs
 
 st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
 
 
-@st.cache_resource(show_spinner="Loading demo data ...")
-def load_demo(name: str) -> datasets.Demo:
-    return datasets.load_demo(name)
+@st.cache_resource
+def preview(name: str) -> datasets.DemoPreview:
+    # the stored preview: no mdtraj, no trajectories read, so this first page stays fast
+    return datasets.preview(name)
 
 
 st.title("cgviz")
@@ -33,34 +33,28 @@ if demos:
     left, right = st.columns(2)
     try:
         if "alanine-dipeptide" in demos:
-            ala = load_demo("alanine-dipeptide")
-            joined = md.join(ala.trajectories)
-            right.plotly_chart(figures.ramachandran(
-                md.compute_phi(joined)[1], md.compute_psi(joined)[1],
-                title=f"Alanine dipeptide, {ala.info.total_time_ns:.0f} ns: free energy (kJ/mol)"),
+            ala = demos["alanine-dipeptide"]
+            right.plotly_chart(figures.ramachandran_surface(
+                preview("alanine-dipeptide").ramachandran,
+                title=f"Alanine dipeptide, {ala.total_time_ns:.0f} ns: free energy (kJ/mol)"),
                 width="stretch")
         if "polymer-train" in demos:
-            polymer = load_demo("polymer-train")
-            chain = [a.index for a in polymer.topology.chain(0).atoms]
-            sub = polymer.trajectories[0].atom_slice(chain)[-1]
-            bonds = io.topology_bonds(sub.topology)
+            chain = preview("polymer-train")
             left.plotly_chart(figures.molecule_2d(
-                sub.xyz[0], bonds, [polymer.atom_types[i] for i in chain],
-                title="Copolymer chain 1 of polymer-train, flat view"),
-                width="stretch")
+                chain.xyz, chain.bonds, chain.type_names,
+                title="Copolymer chain 1 of polymer-train, flat view"), width="stretch")
     except CgvizError as error:
         st.error(f"A demo failed to load: {error}")
-    st.dataframe(
-        [
-            {"name": d.name, "system": d.system, "atoms": d.n_atoms, "molecules": d.n_molecules,
-             "trajectories": len(d.trajectories), "frames": sum(d.n_frames),
-             "frame time (ps)": round(d.frame_time_ps, 3), "total (ns)": round(d.total_time_ns, 2),
-             "description": d.description}
-            for d in demos.values()
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+    # a markdown table: no pyarrow on the server, no data-grid code in the browser
+    rows = ["| demo | system | atoms | molecules | runs x frames | frame time | total |",
+            "|---|---|--:|--:|--:|--:|--:|"]
+    for d in demos.values():
+        runs = (f"{len(d.n_frames)} x {d.n_frames[0]:,}" if len(set(d.n_frames)) == 1
+                else f"{sum(d.n_frames):,} in {len(d.n_frames)}")
+        rows.append(f"| **{d.name}** | {d.system} | {d.n_atoms:,} | {d.n_molecules} | {runs} | "
+                    f"{d.frame_time_ps:.3g} ps | {d.total_time_ns:.3g} ns |")
+    st.markdown("\n".join(rows))
+    st.markdown("\n".join(f"- **{d.name}**: {d.description}" for d in demos.values()))
 
 st.subheader("Where to go next")
 st.markdown(

@@ -14,8 +14,11 @@ def test_home_page_lists_the_bundled_demos():
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "cgviz"
-    table = at.dataframe[0].value
-    assert {"alanine-dipeptide", "polymer-train", "polymer-test"} <= set(table["name"])
+    table = next(m.value for m in at.markdown if m.value.startswith("| demo |"))
+    rows = {line.split("|")[1].strip(" *") for line in table.splitlines()[2:]}
+    assert {"alanine-dipeptide", "polymer-train", "polymer-test"} <= rows
+    assert "| 4 x 10,000 | 1 ps | 40 ns |" in table  # alanine-dipeptide, from the manifest
+    assert len(at.get("plotly_chart")) == 2  # chain picture and Ramachandran, from previews
 
 
 def test_home_page_names_the_device():
