@@ -41,27 +41,51 @@ STATE = """() => {
 }""" % IDLE
 
 
+#: Installs (once per document) a clock in the page: ``window.__cgvizChanged`` is the wall
+#: time (ms) at which the page's look (STATE) last changed, noted by a MutationObserver the
+#: moment it happens. Cheaper and more exact than asking the page every few ms.
+CHANGE_CLOCK = """() => {
+  if (window.__cgvizChanged !== undefined) return;
+  const look = %s;
+  let last = null;
+  const note = () => {
+    const now = JSON.stringify(look());
+    if (now !== last) { last = now; window.__cgvizChanged = Date.now(); }
+  };
+  new MutationObserver(note).observe(document, {childList: true, subtree: true,
+                                                characterData: true});
+  note();
+}""" % STATE
+
+
 def page_title(name: str) -> str:
     """The start of a page's h1: "cgviz" for home, "N ·" for page N."""
     return "cgviz" if name == "home" else f"{list(PAGES).index(name)} ·"
 
 
+def new_app_page(browser_or_context, **kwargs):
+    """A new page that carries the change clock from its first document on."""
+    page = browser_or_context.new_page(**kwargs)
+    page.add_init_script(f"({CHANGE_CLOCK})()")
+    return page
+
+
 def wait_until_settled(page, started: float, title: str, quiet_s: float = 2.0,
                        timeout_s: float = 120.0) -> float:
     """Wait until the page shows ``title``, every plotly chart on it has drawn, and then
-    nothing changes for ``quiet_s``; return the seconds from ``started`` (perf_counter) to
-    the last change. Right after a click the previous page's elements are still there, so
-    "no script running, charts drawn" alone is true too early."""
-    last_state, last_change = None, None
-    while time.perf_counter() - started < timeout_s:
-        state = page.evaluate(STATE)
-        now = time.perf_counter()
-        if state != last_state:
-            last_state, last_change = state, now
+    nothing changes for ``quiet_s``; return the seconds from ``started`` (wall clock,
+    ``time.time()``) to the last change. Right after a click the previous page's elements
+    are still there, so "no script running, charts drawn" alone is true too early."""
+    page.evaluate(CHANGE_CLOCK)  # no-op where new_app_page installed it already
+    last_state = None
+    while time.time() - started < timeout_s:
+        state, changed_ms, now_ms = page.evaluate(
+            "() => [(%s)(), window.__cgvizChanged, Date.now()]" % STATE)
+        last_state = state
         settled = title in state[0] and state[2] == state[3] and not state[4]
-        if settled and now - last_change >= quiet_s:
-            return last_change - started
-        page.wait_for_timeout(15)
+        if settled and now_ms - changed_ms >= quiet_s * 1000:
+            return changed_ms / 1000 - started
+        page.wait_for_timeout(50)
     raise TimeoutError(f"page {title!r} did not settle in {timeout_s} s (last: {last_state})")
 
 
@@ -90,9 +114,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90.0):
-    """``streamlit run app.py`` on a free localhost port; yields the base URL."""
-    port = free_port()
+def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90.0,
+                     port: int | None = None):
+    """``streamlit run app.py`` on ``port`` (default: a free one); yields the base URL."""
+    port = port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -117,7 +142,7 @@ def serving(server: subprocess.Popen, base_url: str, probe: str, timeout_s: floa
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
                     raise RuntimeError(failure)
-                time.sleep(0.2)
+                time.sleep(0.02)
         yield base_url
     finally:
         server.terminate()
@@ -135,15 +160,16 @@ def visit(browser, base_url: str, name: str, height: int = 2300, screenshot: Pat
     shows a page whole in a screenshot.
     """
     path, button, wait_text = PAGES[name]
-    page = browser.new_page(viewport={"width": 1280, "height": 1000 if name == "home" else height})
-    started = time.perf_counter()
+    page = new_app_page(browser, viewport={"width": 1280,
+                                           "height": 1000 if name == "home" else height})
+    started = time.time()
     page.goto(base_url + path)
     page.wait_for_selector("[data-testid='stApp']")
     ready = wait_until_settled(page, started, page_title(name))
     if button:
         page.get_by_role("button", name=button).click()
         page.get_by_text(wait_text).first.wait_for(timeout=300_000)
-        wait_until_settled(page, time.perf_counter(), page_title(name), timeout_s=300)
+        wait_until_settled(page, time.time(), page_title(name), timeout_s=300)
     if screenshot is not None:
         page.screenshot(path=str(screenshot))
     return page, ready
