@@ -37,6 +37,14 @@ FIRST = "server start -> home ready, first visit"
 RETURNING = "server start -> home ready, returning"
 
 
+def checked(page, name: str, seconds: float) -> float:
+    """``seconds``, unless the page shows an exception (an error page is fast, not ready)."""
+    shown = page.locator("[data-testid='stException']").all_inner_texts()
+    if shown:
+        raise RuntimeError(f"{name}: the page shows an exception: {shown[0][:300]}")
+    return seconds
+
+
 def home_ready(context, port: int | None = None):
     """Start the server, open home in a tab of ``context`` opened beforehand; returns
     (seconds, page, server context manager still running)."""
@@ -45,7 +53,8 @@ def home_ready(context, port: int | None = None):
     server = streamlit_server(port=port)
     url = server.__enter__()
     page.goto(url)
-    return wait_until_settled(page, started, page_title("home")), page, server
+    return (checked(page, "home", wait_until_settled(page, started, page_title("home"))),
+            page, server)
 
 
 def main() -> None:
@@ -67,7 +76,7 @@ def main() -> None:
                     t0 = time.time()
                     link.click()
                     rows.setdefault(f"switch to {name}", []).append(
-                        wait_until_settled(page, t0, page_title(name)))
+                        checked(page, name, wait_until_settled(page, t0, page_title(name))))
             finally:
                 server.__exit__(None, None, None)
                 context.close()

@@ -30,14 +30,16 @@ PAGES = {
     "memnets": ("/MEMnets", "Train MEMnets here", "Linked view"),
 }
 IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
-#: a page's look: title, element count, plotly charts, charts drawn, script running
+#: a page's look: title, element count, plotly charts, charts drawn, script running, and
+#: the number of SVG nodes the charts hold (so a chart redrawn with other data counts)
 STATE = """() => {
   const h1 = document.querySelector('h1');
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
   return [h1 ? h1.innerText : '',
           document.querySelectorAll('[data-testid="stElementContainer"]').length,
           charts.length, charts.filter(c => c.querySelector('.main-svg')).length,
-          !(%s)];
+          !(%s),
+          charts.reduce((n, c) => n + c.querySelectorAll('.main-svg *').length, 0)];
 }""" % IDLE
 
 
