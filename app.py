@@ -1,5 +1,7 @@
 """cgviz home page: what cgviz is, the bundled demo data, where to go next."""
 
+import threading
+
 import streamlit as st
 
 from cgviz import CgvizError, __version__, datasets, figures, jobs
@@ -68,3 +70,19 @@ st.markdown(
     "`cgviz.memnets`, `cgviz.jobs`)."
 )
 st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")
+
+
+def _preload_trajectory_demo() -> None:
+    from cgviz import ui  # imports mdtraj: in the background, off this page's path
+
+    ui.preload_demo("alanine-dipeptide")
+
+
+# Most people go on to the Trajectory page, which opens on alanine-dipeptide: load it in the
+# server's background a second from now, once this page's JavaScript has been sent (started
+# at once, it slows the sending of plotly.js, which shares this process). Measured: the
+# Trajectory page 1.56 -> 1.26 s, the home page unchanged.
+if "alanine-dipeptide" in demos:
+    preload = threading.Timer(1.0, _preload_trajectory_demo)
+    preload.daemon = True
+    preload.start()

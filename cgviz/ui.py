@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,18 +56,41 @@ def show_error(error: Exception, what: str = "") -> None:
         st.error(f"{prefix}{error}")
 
 
+_DEMOS: dict = {}
+_DEMOS_LOCK = threading.Lock()
+
+
+def demo(name: str):
+    """A bundled demo (``cgviz.datasets.Demo``), loaded once per server process and shared
+    by every session. Safe from any thread: the home page preloads the Trajectory page's
+    default demo in the background (:func:`preload_demo`)."""
+    from cgviz import datasets
+
+    with _DEMOS_LOCK:
+        if name not in _DEMOS:
+            _DEMOS[name] = datasets.load_demo(name)
+        return _DEMOS[name]
+
+
+def preload_demo(name: str) -> None:
+    """:func:`demo`, for a background thread: errors are left to the page that loads the
+    demo for real, which shows them."""
+    try:
+        demo(name)
+    except Exception:  # noqa: BLE001 - reported by the page that needs the demo
+        pass
+
+
 def _load_demo(name: str) -> LoadedSystem:
     import streamlit as st
 
-    @st.cache_resource(show_spinner=f"Loading demo {name} ...")
-    def cached(demo_name: str):
-        from cgviz import datasets
-
-        return datasets.load_demo(demo_name)
-
-    demo = cached(name)
-    return LoadedSystem(f"demo: {name}", tuple(demo.trajectories),
-                        io.AtomProperties(demo.atom_types, demo.masses))
+    if name in _DEMOS:
+        loaded = _DEMOS[name]
+    else:
+        with st.spinner(f"Loading demo {name} ..."):
+            loaded = demo(name)
+    return LoadedSystem(f"demo: {name}", tuple(loaded.trajectories),
+                        io.AtomProperties(loaded.atom_types, loaded.masses))
 
 
 def _load_paths(trajectories: tuple[str, ...], topology: str | None, label: str) -> LoadedSystem:

@@ -27,3 +27,23 @@ def test_home_page_names_the_device():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     footer = at.caption[-1].value
     assert f"{os.cpu_count()} CPU cores" in footer
+
+
+def test_home_page_preloads_the_trajectory_demo_in_the_background():
+    """The Trajectory page opens on alanine-dipeptide; the home page loads it in the
+    server's background (cgviz.ui.demo, shared by all sessions) so that page starts sooner."""
+    import time
+
+    from cgviz import ui
+
+    ui._DEMOS.pop("alanine-dipeptide", None)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    deadline = time.time() + 60
+    while "alanine-dipeptide" not in ui._DEMOS and time.time() < deadline:
+        time.sleep(0.1)
+    assert "alanine-dipeptide" in ui._DEMOS
+    page = AppTest.from_file(str(ROOT / "pages" / "1_Trajectory.py"), default_timeout=60).run()
+    assert not page.exception
+    assert page.session_state["cgviz.system"].trajectories[0] is (
+        ui._DEMOS["alanine-dipeptide"].trajectories[0]), "the page used the preloaded demo"
