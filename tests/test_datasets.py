@@ -159,6 +159,14 @@ def test_unknown_demo_and_missing_manifest(tmp_path):
         datasets.list_demos(tmp_path)
 
 
+def figures_surface(phi, psi):
+    """The surface ``figures.ramachandran`` draws for dihedrals in radians."""
+    from cgviz.analysis import compute_free_energy_surface
+
+    return compute_free_energy_surface(np.degrees(phi.ravel()), np.degrees(psi.ravel()),
+                                       bins=72, range=((-180.0, 180.0), (-180.0, 180.0)))
+
+
 def _assert_same_preview(stored, computed):
     np.testing.assert_allclose(stored.xyz, computed.xyz, atol=1e-5)
     np.testing.assert_array_equal(stored.bonds, computed.bonds)
@@ -181,11 +189,16 @@ def test_stored_previews_match_the_bundled_trajectories(name):
             "assert 'mdtraj' not in sys.modules, 'the stored preview was not used'" % name)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     stored = datasets.preview(name)
-    computed = datasets.compute_preview(datasets.load_demo(name))
-    _assert_same_preview(stored, computed)
-    demo = datasets.load_demo(name)
+    _assert_same_preview(stored, datasets.compute_preview(name))
+    demo = datasets.load_demo(name)  # and what the pages see when they load the demo:
     chain = [a.index for a in demo.topology.chain(0).atoms]
     np.testing.assert_allclose(stored.xyz, demo.trajectories[0].xyz[-1, chain], atol=1e-5)
+    assert stored.type_names == tuple(demo.atom_types[i] for i in chain)
+    if stored.ramachandran is not None:
+        joined = md.join(demo.trajectories)
+        again = figures_surface(md.compute_phi(joined)[1], md.compute_psi(joined)[1])
+        np.testing.assert_allclose(stored.ramachandran.free_energy, again.free_energy,
+                                   atol=1e-5)
     assert (stored.ramachandran is not None) == (name == "alanine-dipeptide")
     if stored.ramachandran is not None:  # the two basins of alanine dipeptide are there
         surface = stored.ramachandran
@@ -198,7 +211,7 @@ def test_stored_previews_match_the_bundled_trajectories(name):
 def test_stale_or_damaged_preview_is_recomputed(tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(BUNDLED, copy)
-    computed = datasets.compute_preview(datasets.load_demo("polymer-train", copy))
+    computed = datasets.compute_preview("polymer-train", copy)
     path = copy / datasets.PREVIEWS_NAME
     stored = json.loads(path.read_text())
     entry = stored["previews"]["polymer-train"]

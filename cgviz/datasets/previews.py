@@ -51,27 +51,39 @@ class DemoPreview:
     ramachandran: Any = None
 
 
-def compute_preview(demo) -> DemoPreview:
-    """The preview of a loaded demo (``cgviz.datasets.load_demo``)."""
+def compute_preview(name: str, data_dir: str | Path | None = None) -> DemoPreview:
+    """A demo's preview, from its files. Reads one frame for the molecule and, for the
+    Ramachandran surface, only the backbone dihedral atoms of every frame, so a paper-scale
+    demo needs little memory."""
     import mdtraj as md
 
     from cgviz import io
     from cgviz.analysis import compute_free_energy_surface
+    from cgviz.datasets import demo_info, demo_paths
 
-    first = demo.trajectories[0]
-    molecule = [atom.index for atom in first.topology.chain(0).atoms]
-    last = first.atom_slice(molecule)[-1]
+    info, paths = demo_info(name, data_dir), demo_paths(name, data_dir)
+    topology = md.load_topology(str(paths["topology"]))
+    types = io.atom_properties(topology, paths["atom_properties"]).type_names
+    molecule = [atom.index for atom in topology.chain(0).atoms]
+    final = md.load_frame(str(paths["trajectories"][0]), info.n_frames[0] - 1, top=topology)
+    last = final.atom_slice(molecule)
     surface = None
-    if io.trajectory_summary(first[:1]).has_backbone_dihedrals:
-        joined = md.join(demo.trajectories) if len(demo.trajectories) > 1 else first
+    phi_atoms, psi_atoms = md.compute_phi(final)[0], md.compute_psi(final)[0]
+    if len(phi_atoms) and len(psi_atoms):
+        backbone = np.unique(np.concatenate([phi_atoms.ravel(), psi_atoms.ravel()]))
+        phi_local = np.searchsorted(backbone, phi_atoms)  # indices within ``backbone``
+        psi_local = np.searchsorted(backbone, psi_atoms)
+        phi, psi = [], []
+        for path in paths["trajectories"]:
+            part = md.load(str(path), top=topology, atom_indices=backbone)
+            phi.append(md.compute_dihedrals(part, phi_local).ravel())
+            psi.append(md.compute_dihedrals(part, psi_local).ravel())
         surface = compute_free_energy_surface(
-            np.degrees(md.compute_phi(joined)[1].ravel()),
-            np.degrees(md.compute_psi(joined)[1].ravel()),
+            np.degrees(np.concatenate(phi)), np.degrees(np.concatenate(psi)),
             bins=RAMACHANDRAN_BINS, range=((-180.0, 180.0), (-180.0, 180.0)))
-    return DemoPreview(name=demo.info.name, xyz=np.asarray(last.xyz[0], dtype=float),
+    return DemoPreview(name=name, xyz=np.asarray(last.xyz[0], dtype=float),
                        bonds=io.topology_bonds(last.topology),
-                       type_names=tuple(demo.atom_types[i] for i in molecule),
-                       ramachandran=surface)
+                       type_names=tuple(types[i] for i in molecule), ramachandran=surface)
 
 
 def _nan_to_none(values: np.ndarray) -> list:
@@ -125,10 +137,10 @@ def _read(data_dir: Path) -> dict[str, Any]:
 
 def write_preview(data_dir: str | Path, name: str) -> DemoPreview:
     """Compute one demo's preview from its files and store it in ``previews.json``."""
-    from cgviz.datasets import demo_info, load_demo
+    from cgviz.datasets import demo_info
 
     directory = Path(data_dir)
-    preview = compute_preview(load_demo(name, directory))
+    preview = compute_preview(name, directory)
     previews = _read(directory)
     previews[name] = _to_entry(preview, demo_info(name, directory).checksums)
     path = directory / PREVIEWS_NAME
@@ -142,7 +154,7 @@ def write_preview(data_dir: str | Path, name: str) -> DemoPreview:
 def preview(name: str, data_dir: str | Path | None = None) -> DemoPreview:
     """A demo's preview: the stored one while its source files are unchanged, otherwise
     computed from the trajectories (slower: loads the demo)."""
-    from cgviz.datasets import BUNDLED_DATA_DIR, demo_info, load_demo
+    from cgviz.datasets import BUNDLED_DATA_DIR, demo_info
 
     directory = Path(data_dir) if data_dir else BUNDLED_DATA_DIR
     info = demo_info(name, directory)
@@ -152,4 +164,4 @@ def preview(name: str, data_dir: str | Path | None = None) -> DemoPreview:
             return _from_entry(name, entry)
         except (KeyError, TypeError, ValueError):
             pass  # a damaged entry: compute it instead
-    return compute_preview(load_demo(name, directory))
+    return compute_preview(name, directory)
