@@ -223,6 +223,11 @@ def test_stale_or_damaged_preview_is_recomputed(tmp_path):
     _assert_same_preview(datasets.preview("polymer-train", copy), computed)
     path.unlink()
     _assert_same_preview(datasets.preview("polymer-train", copy), computed)
+    raw = bytearray((copy / "polymer_train.xtc").read_bytes())  # and a corrupt trajectory:
+    raw[len(raw) // 2] ^= 0xFF
+    (copy / "polymer_train.xtc").write_bytes(bytes(raw))
+    with pytest.raises(CgvizError, match="checksum"):
+        datasets.preview("polymer-train", copy)
 
 
 # ----------------------------------------------------------------------------- generation

@@ -148,6 +148,20 @@ def demo_paths(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
     }
 
 
+def verify_demo(name: str, data_dir: str | Path | None = None) -> None:
+    """Check that each of a demo's files is there and matches its manifest checksum
+    (CgvizError with what to do otherwise)."""
+    directory = Path(data_dir) if data_dir else BUNDLED_DATA_DIR
+    for relative, expected in demo_info(name, directory).checksums.items():
+        path = directory / relative
+        if not path.exists():
+            raise CgvizError(f"Demo file {path} is missing.",
+                             hint="Restore it from git or regenerate the demo data.")
+        if _sha256(path) != expected:
+            raise CgvizError(f"Demo file {path} does not match its checksum (changed or corrupt).",
+                             hint="Restore it from git or regenerate the demo data.")
+
+
 def load_demo(name: str, data_dir: str | Path | None = None, verify: bool = True) -> Demo:
     """Load a demo system: every trajectory, with per-atom types and masses.
 
@@ -162,14 +176,8 @@ def load_demo(name: str, data_dir: str | Path | None = None, verify: bool = True
     directory = Path(data_dir) if data_dir else BUNDLED_DATA_DIR
     info = demo_info(name, directory)
     paths = demo_paths(name, directory)
-    for relative, expected in info.checksums.items() if verify else ():
-        path = directory / relative
-        if not path.exists():
-            raise CgvizError(f"Demo file {path} is missing.",
-                             hint="Restore it from git or regenerate the demo data.")
-        if _sha256(path) != expected:
-            raise CgvizError(f"Demo file {path} does not match its checksum (changed or corrupt).",
-                             hint="Restore it from git or regenerate the demo data.")
+    if verify:
+        verify_demo(name, directory)
     trajectories = io.load_trajectory(
         [str(p) for p in paths["trajectories"]], topology=str(paths["topology"]),
         concatenate=False, frame_time_ps=info.frame_time_ps,

@@ -59,8 +59,9 @@ def compute_preview(name: str, data_dir: str | Path | None = None) -> DemoPrevie
 
     from cgviz import io
     from cgviz.analysis import compute_free_energy_surface
-    from cgviz.datasets import demo_info, demo_paths
+    from cgviz.datasets import demo_info, demo_paths, verify_demo
 
+    verify_demo(name, data_dir)  # a clear CgvizError for a missing or corrupt file
     info, paths = demo_info(name, data_dir), demo_paths(name, data_dir)
     topology = md.load_topology(str(paths["topology"]))
     types = io.atom_properties(topology, paths["atom_properties"]).type_names
