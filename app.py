@@ -72,17 +72,17 @@ st.markdown(
 st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")
 
 
-def _preload_trajectory_demo() -> None:
+def _preload_first_demo(name: str) -> None:
     from cgviz import ui  # imports mdtraj: in the background, off this page's path
 
-    ui.preload_demo("alanine-dipeptide")
+    ui.preload_demo(name)
 
 
-# Most people go on to the Trajectory page, which opens on alanine-dipeptide: load it in the
-# server's background a second from now, once this page's JavaScript has been sent (started
-# at once, it slows the sending of plotly.js, which shares this process). Measured: the
-# Trajectory page 1.56 -> 1.26 s, the home page unchanged.
-if "alanine-dipeptide" in demos:
-    preload = threading.Timer(1.0, _preload_trajectory_demo)
+# Most people go on to the Trajectory page, which opens on the first listed demo (as every
+# ui.system_picker does): load it in the server's background a second from now, once this
+# page's JavaScript has been sent (started at once, it slows the sending of plotly.js, which
+# shares this process). Measured: the Trajectory page 1.56 -> 1.26 s, the home page unchanged.
+if demos:
+    preload = threading.Timer(1.0, _preload_first_demo, args=(next(iter(demos)),))
     preload.daemon = True
     preload.start()

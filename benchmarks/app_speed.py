@@ -22,6 +22,7 @@ cached). Page switches are measured in the first-visit sessions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -45,16 +46,15 @@ def checked(page, name: str, seconds: float) -> float:
     return seconds
 
 
+@contextlib.contextmanager
 def home_ready(context, port: int | None = None):
-    """Start the server, open home in a tab of ``context`` opened beforehand; returns
-    (seconds, page, server context manager still running)."""
+    """Start the server and open home in a new tab of ``context`` (the tab before the
+    clock starts); yields (seconds to ready, page) while the server runs."""
     page = new_app_page(context)
     started = time.time()
-    server = streamlit_server(port=port)
-    url = server.__enter__()
-    page.goto(url)
-    return (checked(page, "home", wait_until_settled(page, started, page_title("home"))),
-            page, server)
+    with streamlit_server(port=port) as url:
+        page.goto(url)
+        yield checked(page, "home", wait_until_settled(page, started, page_title("home"))), page
 
 
 def main() -> None:
@@ -68,25 +68,21 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(args.repeats):
             context = browser.new_context()  # a new profile: empty cache
-            seconds, page, server = home_ready(context)
-            rows[FIRST].append(seconds)
-            try:
+            with home_ready(context) as (seconds, page):
+                rows[FIRST].append(seconds)
                 for name, (path, _button, _text) in list(PAGES.items())[1:]:
                     link = page.locator(f"[data-testid='stSidebarNav'] a[href$='{path}']")
                     t0 = time.time()
                     link.click()
                     rows.setdefault(f"switch to {name}", []).append(
                         checked(page, name, wait_until_settled(page, t0, page_title(name))))
-            finally:
-                server.__exit__(None, None, None)
-                context.close()
+            context.close()
         context, port = browser.new_context(), free_port()
         for visit in range(args.repeats + 1):  # the first visit fills the cache
-            seconds, page, server = home_ready(context, port)
-            server.__exit__(None, None, None)
+            with home_ready(context, port) as (seconds, page):
+                if visit:
+                    rows[RETURNING].append(seconds)
             page.close()
-            if visit:
-                rows[RETURNING].append(seconds)
         context.close()
         browser.close()
     print(f"{'measure':40s} {'median s':>9s} {'min s':>7s} {'max s':>7s}  (n = {args.repeats})")

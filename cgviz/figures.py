@@ -152,13 +152,9 @@ def free_energy_surface(surface, x_label: str, y_label: str, title: str = ""):
 
 def ramachandran(phi: np.ndarray, psi: np.ndarray, bins: int = 72, title: str = ""):
     """Free-energy surface over backbone dihedrals (radians in, degrees on the axes)."""
-    from cgviz.analysis import compute_free_energy_surface
+    from cgviz.analysis import compute_ramachandran_surface
 
-    surface = compute_free_energy_surface(
-        np.degrees(np.ravel(phi)), np.degrees(np.ravel(psi)), bins=bins,
-        range=((-180.0, 180.0), (-180.0, 180.0)),
-    )
-    return ramachandran_surface(surface, title=title)
+    return ramachandran_surface(compute_ramachandran_surface(phi, psi, bins=bins), title=title)
 
 
 def ramachandran_surface(surface, title: str = ""):

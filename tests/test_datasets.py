@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cgviz import CgvizError, datasets
+from cgviz.analysis import compute_ramachandran_surface
 from cgviz.datasets import alanine, polymer
 
 BUNDLED = datasets.BUNDLED_DATA_DIR
@@ -159,14 +160,6 @@ def test_unknown_demo_and_missing_manifest(tmp_path):
         datasets.list_demos(tmp_path)
 
 
-def figures_surface(phi, psi):
-    """The surface ``figures.ramachandran`` draws for dihedrals in radians."""
-    from cgviz.analysis import compute_free_energy_surface
-
-    return compute_free_energy_surface(np.degrees(phi.ravel()), np.degrees(psi.ravel()),
-                                       bins=72, range=((-180.0, 180.0), (-180.0, 180.0)))
-
-
 def _assert_same_preview(stored, computed):
     np.testing.assert_allclose(stored.xyz, computed.xyz, atol=1e-5)
     np.testing.assert_array_equal(stored.bonds, computed.bonds)
@@ -196,7 +189,8 @@ def test_stored_previews_match_the_bundled_trajectories(name):
     assert stored.type_names == tuple(demo.atom_types[i] for i in chain)
     if stored.ramachandran is not None:
         joined = md.join(demo.trajectories)
-        again = figures_surface(md.compute_phi(joined)[1], md.compute_psi(joined)[1])
+        again = compute_ramachandran_surface(md.compute_phi(joined)[1],
+                                             md.compute_psi(joined)[1])
         np.testing.assert_allclose(stored.ramachandran.free_energy, again.free_energy,
                                    atol=1e-5)
     assert (stored.ramachandran is not None) == (name == "alanine-dipeptide")

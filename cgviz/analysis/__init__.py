@@ -28,7 +28,8 @@ from cgviz.analysis.dynamics import (
     compute_relaxation_time,
     compute_rg2_relaxation_time,
 )
-from cgviz.analysis.fes import FreeEnergySurface, compute_free_energy_surface
+from cgviz.analysis.fes import (FreeEnergySurface, compute_free_energy_surface,
+                                compute_ramachandran_surface)
 from cgviz.analysis.markov import (
     ImpliedTimescales,
     TICAResult,
@@ -61,6 +62,7 @@ __all__ = [
     "compute_collision_rate",
     "compute_contact_map",
     "compute_free_energy_surface",
+    "compute_ramachandran_surface",
     "compute_implied_timescales",
     "compute_min_nonbonded_distance",
     "compute_relaxation_time",

@@ -17,7 +17,8 @@ from cgviz.analysis._checks import as_finite, shape_text
 from cgviz.analysis.distributions import shared_range
 from cgviz.errors import CgvizError
 
-__all__ = ["BOLTZMANN_KJ_PER_MOL_K", "FreeEnergySurface", "compute_free_energy_surface"]
+__all__ = ["BOLTZMANN_KJ_PER_MOL_K", "FreeEnergySurface", "compute_free_energy_surface",
+           "compute_ramachandran_surface"]
 
 BOLTZMANN_KJ_PER_MOL_K = 0.0083144626
 
@@ -161,3 +162,11 @@ def compute_free_energy_surface(
         kT=kT,
         units=units,
     )
+
+
+def compute_ramachandran_surface(phi: Any, psi: Any, bins: int = 72) -> FreeEnergySurface:
+    """The free energy over backbone dihedrals: ``phi``, ``psi`` in radians (any shape, all
+    samples pooled), the surface over [-180, 180] degrees on both axes, kJ/mol at 300 K."""
+    return compute_free_energy_surface(
+        np.degrees(np.ravel(phi)), np.degrees(np.ravel(psi)), bins=bins,
+        range=((-180.0, 180.0), (-180.0, 180.0)))
