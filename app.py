@@ -4,15 +4,29 @@ import threading
 
 import streamlit as st
 
-from cgviz import CgvizError, __version__, datasets, figures, jobs
+from cgviz import CgvizError, __version__, datasets, jobs, pictures, warmup
 
 st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
 
 
 @st.cache_resource
-def preview(name: str) -> datasets.DemoPreview:
-    # the stored preview: no mdtraj, no trajectories read, so this first page stays fast
-    return datasets.preview(name)
+def preview_pictures() -> list[str]:
+    """SVG pictures of the demos' stored previews: no mdtraj, no trajectory read, and no
+    plotly.js for the browser to run before this first page is complete."""
+    demos = {d.name: d for d in datasets.list_demos()}
+    shown = []
+    if "polymer-train" in demos:
+        chain = datasets.preview("polymer-train")
+        shown.append(pictures.molecule_svg(
+            chain.xyz, chain.bonds, chain.type_names,
+            title="Copolymer chain 1 of polymer-train, flat view"))
+    if "alanine-dipeptide" in demos:
+        degrees = range(-180, 181, 90)
+        shown.append(pictures.free_energy_svg(
+            datasets.preview("alanine-dipeptide").ramachandran, "phi (deg)", "psi (deg)",
+            title=f"Alanine dipeptide, {demos['alanine-dipeptide'].total_time_ns:.0f} ns: "
+                  "free energy (kJ/mol)", x_ticks=degrees, y_ticks=degrees))
+    return shown
 
 
 st.title("cgviz")
@@ -32,19 +46,9 @@ except CgvizError as error:
     st.error(f"The bundled demo data cannot be read: {error}")
     demos = {}
 if demos:
-    left, right = st.columns(2)
     try:
-        if "alanine-dipeptide" in demos:
-            ala = demos["alanine-dipeptide"]
-            right.plotly_chart(figures.ramachandran_surface(
-                preview("alanine-dipeptide").ramachandran,
-                title=f"Alanine dipeptide, {ala.total_time_ns:.0f} ns: free energy (kJ/mol)"),
-                width="stretch")
-        if "polymer-train" in demos:
-            chain = preview("polymer-train")
-            left.plotly_chart(figures.molecule_2d(
-                chain.xyz, chain.bonds, chain.type_names,
-                title="Copolymer chain 1 of polymer-train, flat view"), width="stretch")
+        for column, picture in zip(st.columns(2), preview_pictures()):
+            column.image(picture, width="stretch")
     except CgvizError as error:
         st.error(f"A demo failed to load: {error}")
     # a markdown table: no pyarrow on the server, no data-grid code in the browser
@@ -70,6 +74,10 @@ st.markdown(
     "`cgviz.memnets`, `cgviz.jobs`)."
 )
 st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")
+# The other pages draw plotly charts: have the browser load plotly.js while this page is read.
+warm_plotly = warmup.plotly_warmup_html()
+if warm_plotly:
+    st.html(warm_plotly, unsafe_allow_javascript=True)
 
 
 def _preload_first_demo(name: str) -> None:

@@ -104,21 +104,27 @@ def molecule_3d(xyz: np.ndarray, bonds: np.ndarray, type_names, title: str = "",
     return figure
 
 
+def flat_projection(xyz: np.ndarray, dims: int = 2) -> np.ndarray:
+    """(n_atoms, dims) centred positions along their ``dims`` longest principal axes: the
+    first two give the molecule's widest face, the third its depth."""
+    centred = np.asarray(xyz, dtype=float) - np.mean(xyz, axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    return centred @ axes[:dims].T
+
+
 def molecule_2d(xyz: np.ndarray, bonds: np.ndarray, type_names, title: str = "",
                 marker_size: float = 8.0):
     """A flat ball-and-stick picture of one frame, seen along its shortest principal axis.
 
     The positions are projected on their two longest principal axes, so the picture shows
-    the molecule's widest face. Drawn without WebGL, which makes it the cheap preview (the
-    home page uses it); :func:`molecule_3d` is the one to rotate. Arguments as there.
+    the molecule's widest face. Drawn without WebGL, which makes it a cheap preview;
+    :func:`molecule_3d` is the one to rotate, :func:`cgviz.pictures.molecule_svg` the same
+    view as a static picture. Arguments as there.
     """
     import plotly.graph_objects as go
 
-    xyz = np.asarray(xyz, dtype=float)
     type_names = list(type_names)
-    centred = xyz - xyz.mean(0)
-    _, _, axes = np.linalg.svd(centred, full_matrices=False)
-    flat = centred @ axes[:2].T
+    flat = flat_projection(xyz)
     segments = _bond_segments(flat, bonds)
     figure = go.Figure([go.Scatter(x=segments[:, 0], y=segments[:, 1], mode="lines",
                                    line=dict(color="#888888", width=3), hoverinfo="skip",

@@ -30,16 +30,19 @@ PAGES = {
     "memnets": ("/MEMnets", "Train MEMnets here", "Linked view"),
 }
 IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
-#: a page's look: title, element count, plotly charts, charts drawn, script running, and
-#: the number of SVG nodes the charts hold (so a chart redrawn with other data counts)
+#: a page's look: title, element count, plotly charts, charts drawn, script running, the
+#: number of SVG nodes the charts hold (so a chart redrawn with other data counts), images,
+#: images decoded
 STATE = """() => {
   const h1 = document.querySelector('h1');
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const images = [...document.querySelectorAll('[data-testid="stImage"] img')];
   return [h1 ? h1.innerText : '',
           document.querySelectorAll('[data-testid="stElementContainer"]').length,
           charts.length, charts.filter(c => c.querySelector('.main-svg')).length,
           !(%s),
-          charts.reduce((n, c) => n + c.querySelectorAll('.main-svg *').length, 0)];
+          charts.reduce((n, c) => n + c.querySelectorAll('.main-svg *').length, 0),
+          images.length, images.filter(i => i.complete && i.naturalWidth > 0).length];
 }""" % IDLE
 
 
@@ -56,6 +59,7 @@ CHANGE_CLOCK = """() => {
   };
   new MutationObserver(note).observe(document, {childList: true, subtree: true,
                                                 characterData: true});
+  document.addEventListener('load', note, true);  // an image decoded (no DOM change)
   note();
 }""" % STATE
 
@@ -74,8 +78,8 @@ def new_app_page(browser_or_context, **kwargs):
 
 def wait_until_settled(page, started: float, title: str, quiet_s: float = 2.0,
                        timeout_s: float = 120.0) -> float:
-    """Wait until the page shows ``title``, every plotly chart on it has drawn, and then
-    nothing changes for ``quiet_s``; return the seconds from ``started`` (wall clock,
+    """Wait until the page shows ``title``, every plotly chart and image on it has drawn,
+    and then nothing changes for ``quiet_s``; return the seconds from ``started`` (wall clock,
     ``time.time()``) to the last change. Right after a click the previous page's elements
     are still there, so "no script running, charts drawn" alone is true too early."""
     page.evaluate(CHANGE_CLOCK)  # no-op where new_app_page installed it already
@@ -84,7 +88,8 @@ def wait_until_settled(page, started: float, title: str, quiet_s: float = 2.0,
         state, changed_ms, now_ms = page.evaluate(
             "() => [(%s)(), window.__cgvizChanged, Date.now()]" % STATE)
         last_state = state
-        settled = title in state[0] and state[2] == state[3] and not state[4]
+        settled = (title in state[0] and state[2] == state[3] and not state[4]
+                   and state[6] == state[7])
         if settled and now_ms - changed_ms >= quiet_s * 1000:
             return changed_ms / 1000 - started
         page.wait_for_timeout(50)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+from cgviz import warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +22,17 @@ def test_home_page_lists_the_bundled_demos():
     rows = {line.split("|")[1].strip(" *") for line in table.splitlines()[2:]}
     assert {"alanine-dipeptide", "polymer-train", "polymer-test"} <= rows
     assert "| 4 x 10,000 | 1 ps | 40 ns |" in table  # alanine-dipeptide, from the manifest
-    assert len(at.get("plotly_chart")) == 2  # chain picture and Ramachandran, from previews
+    # chain picture and Ramachandran from the stored previews, as SVG: no plotly chart here
+    assert not at.get("plotly_chart")
+    pictures = [base64.b64decode(i.proto.imgs[0].url.split(",", 1)[1]).decode()
+                for i in at.get("image")]
+    titles = [ET.fromstring(svg).find("{http://www.w3.org/2000/svg}title").text
+              for svg in pictures]
+    assert titles == ["Copolymer chain 1 of polymer-train, flat view",
+                      "Alanine dipeptide, 40 ns: free energy (kJ/mol)"]
+    # and the script that has the browser load plotly.js for the next pages meanwhile
+    (script,) = [h.proto.body for h in at.get("html")]
+    assert warmup.plotly_chunk_name() in script
 
 
 def test_home_page_names_the_device():

@@ -8,12 +8,14 @@ temporary directory).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from browser_support import IDLE, PAGES, streamlit_server, visit
+from browser_support import (IDLE, PAGES, new_app_page, page_title, streamlit_server, visit,
+                             wait_until_settled)
 
 pytestmark = pytest.mark.slow
 LOCAL = {"127.0.0.1", "localhost", ""}
@@ -31,7 +33,7 @@ def _is_error(message) -> bool:
 
 
 #: plotly charts each page draws on the demo data (after its button, where it has one)
-MIN_CHARTS = {"home": 2, "trajectory": 4, "coarse_graining": 1, "training": 0, "rollout": 6,
+MIN_CHARTS = {"home": 0, "trajectory": 4, "coarse_graining": 1, "training": 0, "rollout": 6,
               "memnets": 6}
 
 
@@ -71,6 +73,37 @@ def test_every_page_renders_offline_without_errors(browser, tmp_path):
                     f"{name}: a chart did not draw")
             finally:
                 page.close()
+
+
+def test_home_shows_its_pictures_then_the_trajectory_page_reuses_its_plotly(browser):
+    """The home page's previews are SVG pictures (no plotly chart to wait for); meanwhile the
+    browser loads Streamlit's plotly code once, and the Trajectory page draws with it."""
+    plotly_fetches = ("performance.getEntriesByType('resource')"
+                      ".filter(e => e.name.includes('/PlotlyChart.')).length")
+    with streamlit_server() as url:
+        page = new_app_page(browser, viewport={"width": 1280, "height": 1000})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if _is_error(m) else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(url)
+            wait_until_settled(page, time.time(), page_title("home"))
+            drawn = page.evaluate(
+                "[...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+                ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])")
+            assert len(drawn) == 2 and all(n > 0 and w > 300 for n, w in drawn), drawn
+            assert not page.locator("[data-testid='stPlotlyChart']").count()
+            page.wait_for_function(f"{plotly_fetches} === 1", timeout=30_000)
+
+            page.locator("[data-testid='stSidebarNav'] a[href$='/Trajectory']").click()
+            wait_until_settled(page, time.time(), page_title("trajectory"))
+            charts = page.locator("[data-testid='stPlotlyChart']")
+            assert charts.count() >= MIN_CHARTS["trajectory"]
+            assert all(c.locator(".main-svg").count() for c in charts.all())
+            assert page.evaluate(plotly_fetches) == 1, "plotly's code was fetched again"
+            assert not errors, errors
+        finally:
+            page.close()
 
 
 def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
