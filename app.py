@@ -80,17 +80,20 @@ if warm_plotly:
     st.html(warm_plotly, unsafe_allow_javascript=True)
 
 
-def _preload_first_demo(name: str) -> None:
-    from cgviz import ui  # imports mdtraj: in the background, off this page's path
+def _preload_for_next_page(name: str) -> None:
+    from cgviz import figures, ui  # ui imports mdtraj: in the background, off this page's path
 
     ui.preload_demo(name)
+    figures.preload()  # this page builds no plotly figure
 
 
 # Most people go on to the Trajectory page, which opens on the first listed demo (as every
-# ui.system_picker does): load it in the server's background a second from now, once this
-# page's JavaScript has been sent (started at once, it slows the sending of plotly.js, which
-# shares this process). Measured: the Trajectory page 1.56 -> 1.26 s, the home page unchanged.
+# ui.system_picker does): load it, and plotly's figure code, in the server's background 2 s
+# from now, once this page is drawn (started sooner, it competes with the browser, which
+# shares the machine's cores, and with the sending of Streamlit's code from this process).
+# Measured in interleaved rounds: the Trajectory page 1.78 -> 1.67 s; home 2.40 -> 2.44 s
+# (with a 1 s delay: 2.62 s).
 if demos:
-    preload = threading.Timer(1.0, _preload_first_demo, args=(next(iter(demos)),))
+    preload = threading.Timer(2.0, _preload_for_next_page, args=(next(iter(demos)),))
     preload.daemon = True
     preload.start()
