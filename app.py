@@ -74,10 +74,11 @@ st.markdown(
     "`cgviz.memnets`, `cgviz.jobs`)."
 )
 st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")
-# The other pages draw plotly charts: have the browser load plotly.js while this page is read.
-warm_plotly = warmup.plotly_warmup_html()
-if warm_plotly:
-    st.html(warm_plotly, unsafe_allow_javascript=True)
+# The other pages' widgets and plotly charts: have the browser load their code while this
+# page is read (cgviz.warmup), so the next page does not wait for it.
+warm_up = warmup.warmup_html()
+if warm_up:
+    st.html(warm_up, unsafe_allow_javascript=True)
 
 
 def _preload_for_next_page(name: str) -> None:

@@ -30,9 +30,9 @@ def test_home_page_lists_the_bundled_demos():
               for svg in pictures]
     assert titles == ["Copolymer chain 1 of polymer-train, flat view",
                       "Alanine dipeptide, 40 ns: free energy (kJ/mol)"]
-    # and the script that has the browser load plotly.js for the next pages meanwhile
+    # and the script that has the browser load the next pages' code meanwhile
     (script,) = [h.proto.body for h in at.get("html")]
-    assert warmup.plotly_chunk_name() in script
+    assert all(name in script for name in warmup.chunk_names())
 
 
 def test_home_page_names_the_device():

@@ -75,11 +75,15 @@ def test_every_page_renders_offline_without_errors(browser, tmp_path):
                 page.close()
 
 
-def test_home_shows_its_pictures_then_the_trajectory_page_reuses_its_plotly(browser):
+def test_home_shows_its_pictures_then_the_trajectory_page_reuses_the_code_it_loaded(browser):
     """The home page's previews are SVG pictures (no plotly chart to wait for); meanwhile the
-    browser loads Streamlit's plotly code once, and the Trajectory page draws with it."""
-    plotly_fetches = ("performance.getEntriesByType('resource')"
-                      ".filter(e => e.name.includes('/PlotlyChart.')).length")
+    browser loads the other pages' element code (cgviz.warmup) once, plotly's included,
+    and the Trajectory page draws with it instead of fetching it again."""
+    from cgviz import warmup
+
+    warmed = list(warmup.chunk_names())
+    fetches = ("names => names.map(n => performance.getEntriesByType('resource')"
+               ".filter(e => e.name.endsWith('/static/js/' + n)).length)")
     with streamlit_server() as url:
         page = new_app_page(browser, viewport={"width": 1280, "height": 1000})
         errors = []
@@ -93,14 +97,15 @@ def test_home_shows_its_pictures_then_the_trajectory_page_reuses_its_plotly(brow
                 ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])")
             assert len(drawn) == 2 and all(n > 0 and w > 300 for n, w in drawn), drawn
             assert not page.locator("[data-testid='stPlotlyChart']").count()
-            page.wait_for_function(f"{plotly_fetches} === 1", timeout=30_000)
+            page.wait_for_function(f"names => ({fetches})(names).every(c => c === 1)", arg=warmed,
+                                   timeout=60_000)
 
             page.locator("[data-testid='stSidebarNav'] a[href$='/Trajectory']").click()
             wait_until_settled(page, time.time(), page_title("trajectory"))
             charts = page.locator("[data-testid='stPlotlyChart']")
             assert charts.count() >= MIN_CHARTS["trajectory"]
             assert all(c.locator(".main-svg").count() for c in charts.all())
-            assert page.evaluate(plotly_fetches) == 1, "plotly's code was fetched again"
+            assert page.evaluate(fetches, warmed) == [1] * len(warmed), "fetched again"
             assert not errors, errors
         finally:
             page.close()

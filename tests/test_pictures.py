@@ -1,4 +1,4 @@
-"""cgviz.pictures (static SVG pictures) and cgviz.warmup (plotly.js loaded while idle)."""
+"""cgviz.pictures: static SVG pictures, checked pixel for pixel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgviz import analysis, figures, pictures, warmup
+from cgviz import analysis, figures, pictures
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -86,18 +86,3 @@ def test_free_energy_svg_shows_the_surface_bin_for_bin_with_empty_bins_blank():
     assert _embedded_png(bar).shape[1] == 1
     labels = [t.text for t in root.iter(f"{SVG}text")]
     assert {"phi (deg)", "psi (deg)", "F (kJ/mol)", "\u2212180", "0", "180"} <= set(labels)
-
-
-def test_the_pinned_streamlit_has_one_plotly_chunk_and_the_warmup_imports_it():
-    name = warmup.plotly_chunk_name()
-    assert name is not None and name.startswith("PlotlyChart.") and name.endswith(".js")
-    script = warmup.plotly_warmup_html()
-    assert script.startswith("<script type='module'>") and f'"{name}"' in script
-
-
-def test_no_warmup_script_when_the_chunk_is_missing_or_ambiguous(tmp_path):
-    assert warmup.plotly_chunk_name(tmp_path) is None
-    (tmp_path / "PlotlyChart.a.js").write_text("")
-    assert warmup.plotly_chunk_name(tmp_path) == "PlotlyChart.a.js"
-    (tmp_path / "PlotlyChart.b.js").write_text("")
-    assert warmup.plotly_chunk_name(tmp_path) is None
