@@ -21,11 +21,10 @@ def preview_pictures() -> list[str]:
             chain.xyz, chain.bonds, chain.type_names,
             title="Copolymer chain 1 of polymer-train, flat view"))
     if "alanine-dipeptide" in demos:
-        degrees = range(-180, 181, 90)
-        shown.append(pictures.free_energy_svg(
-            datasets.preview("alanine-dipeptide").ramachandran, "phi (deg)", "psi (deg)",
+        shown.append(pictures.ramachandran_svg(
+            datasets.preview("alanine-dipeptide").ramachandran,
             title=f"Alanine dipeptide, {demos['alanine-dipeptide'].total_time_ns:.0f} ns: "
-                  "free energy (kJ/mol)", x_ticks=degrees, y_ticks=degrees))
+                  "free energy (kJ/mol)"))
     return shown
 
 

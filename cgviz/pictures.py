@@ -175,3 +175,11 @@ def free_energy_svg(surface, x_label: str, y_label: str, title: str = "",
     body.append(_text(label_x, top + plot_h / 2, f"F ({surface.units})", 13,
                       extra=f"transform='rotate(90 {label_x:g} {top + plot_h / 2:.1f})'"))
     return _svg(width, height, body, title or "free energy surface")
+
+
+def ramachandran_svg(surface, title: str = "") -> str:
+    """:func:`free_energy_svg` of a surface over (phi, psi) in degrees, ticks every 90
+    degrees: the static twin of :func:`cgviz.figures.ramachandran_surface`."""
+    degrees = range(-180, 181, 90)
+    return free_energy_svg(surface, "phi (deg)", "psi (deg)", title=title,
+                           x_ticks=degrees, y_ticks=degrees)
