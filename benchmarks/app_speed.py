@@ -6,18 +6,19 @@ start, < 1.5 s per page switch (pages import torch & co. only where they need th
 
 "Ready" is the moment the page reached its final look: its own title is shown, and after
 that nothing more changes (no element added, every plotly chart drawn, every image
-decoded) for a quiet period of 2 s, which is not counted. The page itself notes the time of each change (a
-MutationObserver, ``browser_support.CHANGE_CLOCK``). Waiting for the new title matters:
-right after a click the previous page's elements are still in the DOM.
+decoded) for a quiet period of 2 s, which is not counted. The page itself notes the time
+of each change (a MutationObserver, ``browser_support.CHANGE_CLOCK``). Waiting for the new
+title matters: right after a click the previous page's elements are still in the DOM.
 
 The clock starts when the server process is started; the browser tab is open already, as
 a user's is. Two home rows: a first visit (a new browser profile, nothing cached: the
 browser fetches and compiles all of Streamlit's JavaScript, and plotly's 4.7 MB once the
-home page is drawn, see ``cgviz.warmup``) and a returning visitor (same profile and port as an earlier visit, so the browser has that code
-cached). A third home row is when the browser's main thread last had a task of 50 ms or
-more on a first visit (running plotly.js included), within the quiet period: until then a
-click may wait. Page switches are measured in the first-visit sessions. The server gets an empty
-runs folder (``CGVIZ_RUNS_DIR``), so the Training page does not depend on local runs.
+home page is drawn, see ``cgviz.warmup``) and a returning visitor (same profile and port as
+an earlier visit, so the browser has that code cached). A third home row is when the
+browser's main thread last had a task of 50 ms or more on a first visit (running plotly.js
+included), within the quiet period: until then a click may wait. Page switches are
+measured in the first-visit sessions. The server gets an empty runs folder
+(``CGVIZ_RUNS_DIR``), so the Training page does not depend on local runs.
 
     python benchmarks/app_speed.py [--repeats 5]
 """

@@ -56,7 +56,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from cgviz.errors import CgvizError
-from cgviz.io import AtomProperties, _as_topology, atom_properties
+from cgviz.io import AtomProperties, _as_topology, atom_properties, topology_bonds
 
 __all__ = [
     "MAPPING_FORMAT",
@@ -507,9 +507,7 @@ def _fine_system(
     if guess_bonds:
         bonds = guess_bonds_from_distances(topology_like, coordinates, bond_cutoff_nm)
     else:
-        bonds = _normalise_bonds(
-            [(bond.atom1.index, bond.atom2.index) for bond in topology.bonds], n_atoms
-        )
+        bonds = _normalise_bonds(topology_bonds(topology), n_atoms)
     residue_names = tuple(str(atom.residue.name) for atom in topology.atoms)
     return _FineSystem(topology, props.type_names, np.asarray(props.masses, np.float64),
                        bonds, bool(guess_bonds), residue_names)

@@ -67,6 +67,14 @@ def _svg(width: float, height: float, body: list[str], label: str) -> str:
             f"<title>{html.escape(label)}</title>" + "".join(body) + "</svg>")
 
 
+def _png_image(rgba: np.ndarray, x: float, y: float, width: float, height: float,
+               style: str = "") -> str:
+    """An SVG <image> of ``rgba`` (a PNG inside), stretched over the given box."""
+    data = base64.b64encode(png_bytes(rgba)).decode()
+    return (f"<image x='{x:g}' y='{y:g}' width='{width:g}' height='{height:g}' "
+            f"preserveAspectRatio='none' style='{style}' href='data:image/png;base64,{data}'/>")
+
+
 def _text(x: float, y: float, text: str, size: float = 13, anchor: str = "middle",
           extra: str = "") -> str:
     return (f"<text x='{x:.1f}' y='{y:.1f}' font-size='{size:g}' text-anchor='{anchor}' "
@@ -96,7 +104,7 @@ def molecule_svg(xyz: np.ndarray, bonds: np.ndarray, type_names, title: str = ""
     height = top + legend + (hi[1] - lo[1]) * scale + 16
     px = 8 + (flat[:, 0] - lo[0]) * scale + (size - 16 - (hi[0] - lo[0]) * scale) / 2
     py = top + legend + (hi[1] - flat[:, 1]) * scale + 8  # y up, as in the plotly view
-    radius = float(np.clip(0.09 * scale * extent / max(len(xyz), 1) ** 0.5, 3.0, 9.0))
+    radius = float(np.clip(0.09 * (size - 16) / len(xyz) ** 0.5, 3.0, 9.0))
     body = [_text(width / 2, 22, title, 15)] if title else []
     body.append("<g stroke='#888888' stroke-width='3' stroke-linecap='round'>")
     body += [f"<line x1='{px[a]:.1f}' y1='{py[a]:.1f}' x2='{px[b]:.1f}' y2='{py[b]:.1f}'/>"
@@ -136,7 +144,6 @@ def free_energy_svg(surface, x_label: str, y_label: str, title: str = "",
     finite = free[np.isfinite(free)]
     high = float(finite.max()) if finite.size else 1.0
     image = colormap(free.T[::-1], 0.0, high)  # rows: y from top to bottom
-    data = base64.b64encode(png_bytes(image)).decode()
     x0, x1 = float(surface.x_edges[0]), float(surface.x_edges[-1])
     y0, y1 = float(surface.y_edges[0]), float(surface.y_edges[-1])
     left, top = 58.0, (34.0 if title else 10.0)
@@ -145,9 +152,7 @@ def free_energy_svg(surface, x_label: str, y_label: str, title: str = "",
     bar_x = left + plot_w + 18
     width, height = bar_x + 70, top + plot_h + 48
     body = [_text(width / 2, 22, title, 15)] if title else []
-    body.append(f"<image x='{left}' y='{top}' width='{plot_w:g}' height='{plot_h:g}' "
-                f"preserveAspectRatio='none' style='image-rendering:pixelated' "
-                f"href='data:image/png;base64,{data}'/>")
+    body.append(_png_image(image, left, top, plot_w, plot_h, "image-rendering:pixelated"))
     body.append(f"<rect x='{left}' y='{top}' width='{plot_w:g}' height='{plot_h:g}' "
                 f"fill='none' stroke='#8a8f98' stroke-width='1'/>")
     for value in (_ticks(x0, x1) if x_ticks is None else x_ticks):
@@ -165,9 +170,7 @@ def free_energy_svg(surface, x_label: str, y_label: str, title: str = "",
                       extra=f"transform='rotate(-90 16 {top + plot_h / 2:.1f})'"))
     # colour bar: a vertical strip of the map, low at the bottom
     strip = colormap(np.linspace(high, 0.0, 128)[:, None], 0.0, high)
-    strip_data = base64.b64encode(png_bytes(strip)).decode()
-    body.append(f"<image x='{bar_x:g}' y='{top}' width='14' height='{plot_h:g}' "
-                f"preserveAspectRatio='none' href='data:image/png;base64,{strip_data}'/>")
+    body.append(_png_image(strip, bar_x, top, 14, plot_h))
     for value in _ticks(0.0, high, 4):
         y = top + (high - value) / high * plot_h if high > 0 else top + plot_h
         body.append(_text(bar_x + 20, y + 4, _number(value), 12, "start"))
