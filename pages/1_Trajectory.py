@@ -24,7 +24,7 @@ cols = st.columns(6)
 cols[0].metric("atoms", summary.n_atoms)
 cols[1].metric("residues", summary.n_residues)
 cols[2].metric("molecules", summary.n_chains)
-cols[3].metric("frames", f"{system.n_frames:,}" + (f" in {n_traj} runs" if n_traj > 1 else ""))
+cols[3].metric("frames" if n_traj == 1 else f"frames in {n_traj} runs", f"{system.n_frames:,}")
 cols[4].metric("frame time", f"{summary.frame_time_ps:g} ps" if summary.frame_time_ps else "n/a")
 cols[5].metric("total time", f"{total_ps / 1000:.3g} ns")
 
@@ -46,19 +46,19 @@ with left:
                f"(budget {PAYLOAD_BUDGET:,}).")
     bonds = io.topology_bonds(shown.topology)
     types = [system.properties.type_names[i] for i in atoms]
-    st.plotly_chart(figures.trajectory_player(shown.xyz, bonds, types, shown.time),
+    ui.plotly_chart(figures.trajectory_player(shown.xyz, bonds, types, shown.time),
                     width="stretch", key="trajectory.player", config=figures.GL_CONFIG)
 
 with right:
     masses = system.properties.masses[atoms]
     try:
         rg = analysis.compute_rg(traj.xyz[:, atoms], masses)
-        st.plotly_chart(figures.time_series(traj.time, {"Rg": rg}, "Rg (nm)",
+        ui.plotly_chart(figures.time_series(traj.time, {"Rg": rg}, "Rg (nm)",
                                             title="Radius of gyration (mass-weighted)"),
                         width="stretch")
         heavy = [i for i in atoms if system.properties.type_names[i] != "H"]
         rmsd = md.rmsd(traj, traj, 0, atom_indices=heavy)
-        st.plotly_chart(figures.time_series(traj.time, {"RMSD": rmsd}, "RMSD (nm)",
+        ui.plotly_chart(figures.time_series(traj.time, {"RMSD": rmsd}, "RMSD (nm)",
                                             title="RMSD to the first frame (heavy atoms)"),
                         width="stretch")
     except CgvizError as error:
@@ -66,6 +66,6 @@ with right:
 
 if summary.has_backbone_dihedrals:
     joined = md.join(system.trajectories) if n_traj > 1 else traj
-    st.plotly_chart(figures.ramachandran(md.compute_phi(joined)[1], md.compute_psi(joined)[1],
+    ui.plotly_chart(figures.ramachandran(md.compute_phi(joined)[1], md.compute_psi(joined)[1],
                                          title=f"Ramachandran free energy, all {n_traj} run(s)"),
                     width="content")

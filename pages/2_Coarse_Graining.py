@@ -61,7 +61,7 @@ bead_index = {b: i for i, b in enumerate(beads)}
 atom_bonds = [(atom_index[a], atom_index[b]) for a, b in cg.atom_bonds if a in atom_index]
 bead_bonds = [(bead_index[a], bead_index[b]) for a, b in cg.bead_bonds if a in bead_index]
 labels = [f"bead {b}: {cg.bead_types[b]}, {cg.bead_masses[b]:.1f} amu" for b in beads]
-st.plotly_chart(figures.mapping_3d(
+ui.plotly_chart(figures.mapping_3d(
     traj.xyz[frame, atoms], np.array(atom_bonds).reshape(-1, 2),
     np.array([bead_index[b] for b in cg.assignment[atoms]]), bead_xyz[beads],
     np.array(bead_bonds).reshape(-1, 2), bead_labels=labels), width="stretch",

@@ -82,7 +82,7 @@ def watch(run_name: str) -> None:
     frame = jobs.metrics(run_name)
     curves = figures.loss_curves(frame)
     if curves:
-        st.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves"),
+        ui.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves"),
                         width="stretch", key=f"curves-{run_name}")
     a, b, c = st.columns(3)
     if a.button("Cancel", disabled=status.finished, key="cancel"):

@@ -72,33 +72,35 @@ cols[3].metric("collision rate (model)", f"{100 * rate:.2f} %")
 frame = st.slider("Frame (model step)", 0, len(model_xyz) - 1, len(model_xyz) - 1)
 types = ["bead"] * system.n_beads
 a, b = st.columns(2)
-a.plotly_chart(figures.molecule_3d(reference[min(frame, len(reference) - 1)], system.bead_bonds,
-                                   types, title="reference MD (beads)"), width="stretch",
-               config=figures.GL_CONFIG)
-b.plotly_chart(figures.molecule_3d(model_xyz[frame], system.bead_bonds, types,
-                                   title="learned simulator"), width="stretch",
-               config=figures.GL_CONFIG)
+ui.plotly_chart(figures.molecule_3d(reference[min(frame, len(reference) - 1)], system.bead_bonds,
+                                    types, title="reference MD (beads)"), where=a,
+                width="stretch", config=figures.GL_CONFIG, key="rollout.reference")
+ui.plotly_chart(figures.molecule_3d(model_xyz[frame], system.bead_bonds, types,
+                                    title="learned simulator"), where=b,
+                width="stretch", config=figures.GL_CONFIG, key="rollout.model")
 
 time_ps = (offset + np.arange(len(model_xyz))) * result.frame_time_ps
 rg_model = analysis.compute_rg(model_xyz, system.bead_masses)
 rg_ref_all = analysis.compute_rg(system.positions, system.bead_masses)
 a, b = st.columns(2)
-a.plotly_chart(figures.overlay_lines({"reference MD": (np.arange(len(rg_ref_all)) * result.frame_time_ps, rg_ref_all),
-                                      "learned simulator": (time_ps, rg_model)},
-                                     "time (ps)", "Rg (nm)", "Radius of gyration"), width="stretch")
-b.plotly_chart(figures.overlay_histograms({"reference MD": rg_ref_all, "learned simulator": rg_model},
-                                          "Rg (nm)", "Rg distribution"), width="stretch")
+rg_lines = {"reference MD": (np.arange(len(rg_ref_all)) * result.frame_time_ps, rg_ref_all),
+            "learned simulator": (time_ps, rg_model)}
+ui.plotly_chart(figures.overlay_lines(rg_lines, "time (ps)", "Rg (nm)", "Radius of gyration"),
+                where=a, width="stretch")
+rg_values = {"reference MD": rg_ref_all, "learned simulator": rg_model}
+ui.plotly_chart(figures.overlay_histograms(rg_values, "Rg (nm)", "Rg distribution"), where=b,
+                width="stretch")
 max_lag = max(2, min(len(rg_model), len(rg_ref_all)) // 3)
 acf = {name: (np.arange(max_lag + 1) * result.frame_time_ps,
               analysis.compute_autocorrelation(rg**2, max_lag=max_lag))
        for name, rg in (("reference MD", rg_ref_all), ("learned simulator", rg_model))}
-a.plotly_chart(figures.overlay_lines(acf, "lag (ps)", "C(lag)", "Rg² autocorrelation"),
-               width="stretch")
+ui.plotly_chart(figures.overlay_lines(acf, "lag (ps)", "C(lag)", "Rg² autocorrelation"),
+                where=a, width="stretch")
 cutoff = 1.5 * bond_length
-b.plotly_chart(figures.side_by_side_heatmaps(
+ui.plotly_chart(figures.side_by_side_heatmaps(
     {"reference MD": analysis.compute_contact_map(system.positions, cutoff),
      "learned simulator": analysis.compute_contact_map(model_xyz, cutoff)},
-    title=f"Contact probability (< {cutoff:.2f} nm)", zmin=0, zmax=1), width="stretch")
+    title=f"Contact probability (< {cutoff:.2f} nm)", zmin=0, zmax=1), where=b, width="stretch")
 st.download_button("Download the rollout (zip: XTC + PDB per chain)",
                    data=lambda: ui.rollout_zip(result), file_name="cgviz-rollout.zip",
                    mime="application/zip")

@@ -82,13 +82,15 @@ from cgviz.memnets import figures as mfig  # noqa: E402
 a, b = st.columns(2)
 if hasattr(history, "columns"):  # a run's metrics.csv
     losses = {c: (history["step"], history[c]) for c in history.columns if "loss" in c}
-    a.plotly_chart(figures.overlay_lines(losses, "epoch", "loss", "Training"), width="stretch")
+    ui.plotly_chart(figures.overlay_lines(losses, "epoch", "loss", "Training"), where=a,
+                    width="stretch")
 else:
-    a.plotly_chart(mfig.training_curves(history, title="Training"), width="stretch")
-b.plotly_chart(mfig.cv_free_energy(cvs, title="CV free energy"), width="stretch")
-a.plotly_chart(mfig.log_lambda_figure(analyses, title="log λ(τ) and the IGME fit"), width="stretch")
-b.plotly_chart(mfig.memory_term_figure(analyses, title="Memory term"), width="stretch")
-st.plotly_chart(mfig.timescales_figure(analyses, title="Time scales: IGME vs Markovian"),
+    ui.plotly_chart(mfig.training_curves(history, title="Training"), width="stretch", where=a)
+ui.plotly_chart(mfig.cv_free_energy(cvs, title="CV free energy"), width="stretch", where=b)
+ui.plotly_chart(mfig.log_lambda_figure(analyses, title="log λ(τ) and the IGME fit"), where=a,
+                width="stretch")
+ui.plotly_chart(mfig.memory_term_figure(analyses, title="Memory term"), width="stretch", where=b)
+ui.plotly_chart(mfig.timescales_figure(analyses, title="Time scales: IGME vs Markovian"),
                 width="stretch")
 
 st.subheader("Linked view: select points (box or lasso), see those frames")
@@ -102,7 +104,7 @@ if io.trajectory_summary(trajs[0]).has_backbone_dihedrals:
     phi = np.concatenate([md.compute_phi(t)[1][:, 0] for t in trajs])
     psi = np.concatenate([md.compute_psi(t)[1][:, 0] for t in trajs])
     color, names = conformational_states(phi, psi)[::stride], STATE_NAMES
-event = st.plotly_chart(figures.projection_scatter(
+event = ui.plotly_chart(figures.projection_scatter(
     values[::stride, 0], values[::stride, min(1, values.shape[1] - 1)], color,
     "state" if names else "frame", category_names=names), on_select="rerun",
     selection_mode=("box", "lasso"), key="memnets.projection")
@@ -112,6 +114,6 @@ if chosen:
     xyz = np.stack([trajs[t].xyz[f] for t, f in chosen])
     bonds = io.topology_bonds(system.topology)
     times = np.array([trajs[t].time[f] for t, f in chosen])
-    st.plotly_chart(figures.trajectory_player(xyz, bonds, system.properties.type_names, times),
+    ui.plotly_chart(figures.trajectory_player(xyz, bonds, system.properties.type_names, times),
                     width="stretch", config=figures.GL_CONFIG)
     st.caption(f"{len(points)} points selected; showing {len(chosen)} of their frames.")

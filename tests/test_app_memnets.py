@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from app_support import chart_titles
 from streamlit.testing.v1 import AppTest
 
 from cgviz import ui
@@ -34,6 +35,7 @@ def test_memnets_page_trains_and_shows_memory_kernels_beside_tica():
     assert not at.error, [e.value for e in at.error]
     # Training curves, CV free energy, log lambda, memory term, time scales, projection.
     assert len(at.get("plotly_chart")) == 6
+    assert "log λ(τ) and the IGME fit" in chart_titles(at)
     # A bad lag list is a clear error and keeps the results shown.
     at.text_input[0].input("10 1 x")
     at.get("form_submit_button")[0].click().run()

@@ -8,6 +8,7 @@ from pathlib import Path
 import mdtraj as md
 import numpy as np
 import pytest
+from app_support import chart_titles
 from streamlit.testing.v1 import AppTest
 
 from cgviz import CgvizError, datasets, ui
@@ -27,9 +28,12 @@ def test_trajectory_page_on_the_alanine_demo():
     at = page("1_Trajectory.py").run()
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["atoms"] == "22" and "4 runs" in metrics["frames"]
+    assert metrics["atoms"] == "22" and metrics["frames in 4 runs"] == "40,000"
     assert metrics["frame time"] == "1 ps"
     assert charts(at) == 4  # 3-D player, Rg, RMSD, Ramachandran
+    assert chart_titles(at) == ["Radius of gyration (mass-weighted)",
+                                "RMSD to the first frame (heavy atoms)",
+                                "Ramachandran free energy, all 4 run(s)"]
     assert any("Showing" in c.value for c in at.caption)
     assert any("Showing 100 of 10000 frames" in c.value for c in at.caption)
     # Another run of the same system, and more frames in the player.

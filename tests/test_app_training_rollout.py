@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mdtraj as md
 import pytest
+from app_support import chart_titles
 from streamlit.testing.v1 import AppTest
 
 from cgviz import datasets, jobs
@@ -46,6 +47,10 @@ def test_rollout_page_runs_the_bundled_model():
     assert "ns/s" in metrics["speed"] and "%" in metrics["collision rate (model)"]
     # Two 3-D views, Rg over time, Rg distribution, ACF, contact maps.
     assert len(at.get("plotly_chart")) == 6
+    titles = chart_titles(at)
+    assert titles[:5] == ["reference MD (beads)", "learned simulator",  # column by column
+                          "Radius of gyration", "Rg² autocorrelation", "Rg distribution"]
+    assert titles[5].startswith("Contact probability (< ")
     frame = [s for s in at.slider if s.label == "Frame (model step)"][0]
     history = load_simulator(CHECKPOINT)[0].config.history_length
     assert frame.max == 20 + history - 1  # history + steps, counted from 0
