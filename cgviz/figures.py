@@ -274,17 +274,40 @@ def envelope(x, y, max_points: int = 2000):
 
 
 def time_series(time_ps: np.ndarray, series: dict, y_label: str, title: str = "",
-                x_label: str = "time (ps)"):
-    """Lines over time: ``series`` maps a legend name to a (n_frames,) array."""
+                x_label: str = "time (ps)", running_mean: int = 0):
+    """Lines over time: ``series`` maps a legend name to a (n_frames,) array.
+
+    running_mean: a window in frames; above 1, each series is drawn faint with its centred
+    running mean (``analysis.compute_running_mean``) in bold on top, for series whose fast
+    fluctuations would fill the plot (Rg, RMSD over many frames). Not for angles, which
+    wrap around.
+    """
     import plotly.graph_objects as go
 
+    from cgviz.analysis import compute_running_mean
+
     figure = go.Figure()
-    for name, values in series.items():
+    smoothed = False
+    for i, (name, values) in enumerate(series.items()):
+        color = BEAD_PALETTE[i % len(BEAD_PALETTE)]
+        window = min(int(running_mean), len(values))
         x, y = envelope(time_ps, values)
-        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name)))
+        if window <= 1:
+            figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name),
+                                        line=dict(color=color)))
+            continue
+        smoothed = True
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name), opacity=0.35,
+                                    line=dict(color=color, width=1)))
+        span = window * float(np.median(np.diff(time_ps))) if len(time_ps) > 1 else 0.0
+        x, y = envelope(time_ps, compute_running_mean(values, window))
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=color, width=2.5),
+                                    name=f"{name}, running mean ({span:.3g} ps)"))
     figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
                          margin=dict(l=0, r=0, t=40 if title else 10, b=0),
-                         showlegend=len(series) > 1)
+                         showlegend=len(series) > 1 or smoothed)
+    if smoothed:
+        figure.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"))
     return figure
 
 

@@ -53,12 +53,14 @@ with right:
     masses = system.properties.masses[atoms]
     try:
         rg = analysis.compute_rg(traj.xyz[:, atoms], masses)
-        ui.plotly_chart(figures.time_series(traj.time, {"Rg": rg}, "Rg (nm)",
+        smooth = traj.n_frames // 100  # frames per running-mean window
+        ui.plotly_chart(figures.time_series(traj.time, {"Rg": rg}, "Rg (nm)", running_mean=smooth,
                                             title="Radius of gyration (mass-weighted)"),
                         width="stretch")
         heavy = [i for i in atoms if system.properties.type_names[i] != "H"]
         rmsd = md.rmsd(traj, traj, 0, atom_indices=heavy)
         ui.plotly_chart(figures.time_series(traj.time, {"RMSD": rmsd}, "RMSD (nm)",
+                                            running_mean=smooth,
                                             title="RMSD to the first frame (heavy atoms)"),
                         width="stretch")
     except CgvizError as error:

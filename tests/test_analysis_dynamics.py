@@ -11,6 +11,7 @@ from cgviz.analysis import (
     compute_autocorrelation,
     compute_relaxation_time,
     compute_rg2_relaxation_time,
+    compute_running_mean,
 )
 from cgviz.errors import CgvizError
 
@@ -173,3 +174,26 @@ def test_dynamics_errors():
         compute_relaxation_time(slow, dt=1.0, method="fit")
     with pytest.raises(CgvizError, match="dt"):
         compute_relaxation_time(slow, dt=0.0)
+
+
+def test_running_mean_against_a_direct_average_and_its_errors():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=57)
+    for window in (1, 2, 5, 10, 57):
+        direct = [x[max(i - window // 2, 0): i + (window - 1) // 2 + 1].mean()
+                  for i in range(len(x))]
+        np.testing.assert_allclose(compute_running_mean(x, window), direct, rtol=1e-12)
+    # a slow sine under fast noise: the running mean recovers the sine
+    t = np.arange(20_000)
+    slow = np.sin(2 * np.pi * t / 5000)
+    noisy = slow + rng.normal(scale=1.0, size=t.size)
+    assert np.abs(compute_running_mean(noisy, 200) - slow)[200:-200].max() < 0.35
+    assert np.abs(noisy - slow).max() > 3
+    with pytest.raises(CgvizError, match="window"):
+        compute_running_mean(x, 0)
+    with pytest.raises(CgvizError, match="window"):
+        compute_running_mean(x, 58)
+    with pytest.raises(CgvizError, match="series"):
+        compute_running_mean(np.ones((5, 2)), 2)
+    with pytest.raises(CgvizError):
+        compute_running_mean([1.0, np.nan, 2.0], 2)

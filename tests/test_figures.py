@@ -76,6 +76,10 @@ def test_envelope_thins_long_lines_but_keeps_every_extreme():
     assert figures.envelope(short, short)[1].tolist() == short.tolist()
     line = figures.time_series(t, {"Rg": y}, "Rg (nm)").data[0]
     assert len(line.y) <= 2100 and max(line.y) == 9.0
+    raw, mean = figures.time_series(t, {"Rg": y}, "Rg (nm)", running_mean=500).data
+    assert max(raw.y) == 9.0 and raw.opacity < 1 and mean.line.color == raw.line.color
+    assert mean.name == "Rg, running mean (500 ps)" and max(mean.y) < 1.0  # mean of N(0, 1)
+    assert len(figures.time_series(t[:3], {"Rg": y[:3]}, "Rg", running_mean=500).data) == 2
 
 
 def test_trajectory_player_frames_follow_the_molecule_centred():

@@ -6,7 +6,8 @@ angles radians, free energies kJ/mol (or kT), divergences nats.
 
 - :mod:`~cgviz.analysis.structure`: radius of gyration (mass-weighted, about the centre
   of mass), distances, bond lengths and angles, contact maps, collisions.
-- :mod:`~cgviz.analysis.dynamics`: normalised autocorrelation and relaxation times.
+- :mod:`~cgviz.analysis.dynamics`: normalised autocorrelation, relaxation times, running
+  means.
 - :mod:`~cgviz.analysis.distributions`: shared-bin histograms, Jensen-Shannon divergence.
 - :mod:`~cgviz.analysis.fes`: 2-D free energy surfaces.
 - :mod:`~cgviz.analysis.markov`: TICA and implied time scales (deeptime, imported lazily).
@@ -27,6 +28,7 @@ from cgviz.analysis.dynamics import (
     compute_autocorrelation,
     compute_relaxation_time,
     compute_rg2_relaxation_time,
+    compute_running_mean,
 )
 from cgviz.analysis.fes import (FreeEnergySurface, compute_free_energy_surface,
                                 compute_ramachandran_surface)
@@ -68,6 +70,7 @@ __all__ = [
     "compute_relaxation_time",
     "compute_rg",
     "compute_rg2_relaxation_time",
+    "compute_running_mean",
     "compute_rg_per_molecule",
     "compute_tica",
     "distribution_js",

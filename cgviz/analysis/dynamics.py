@@ -9,6 +9,9 @@ where ``<dx(t) dx(t + d)>`` averages over the ``n_frames - d`` overlapping pairs
 For several independent trajectories the per-lag sums and pair counts are added over
 the trajectories (no pair spans two trajectories) and the mean and variance are pooled.
 
+A centred running mean (:func:`compute_running_mean`) shows the slow trend of a series
+whose frame-to-frame fluctuations would otherwise fill a plot.
+
 The relaxation time cgviz reports is the integral of C from 0 to its first zero
 crossing (``method="integral"``); the 1/e crossing is available too. When C never
 reaches the crossing inside the available lags, a :class:`CgvizError` is raised rather
@@ -28,6 +31,7 @@ __all__ = [
     "compute_autocorrelation",
     "compute_relaxation_time",
     "compute_rg2_relaxation_time",
+    "compute_running_mean",
     "RELAXATION_METHODS",
 ]
 
@@ -214,3 +218,27 @@ def compute_rg2_relaxation_time(
     squared = [t * t for t in trajectories]
     acf = compute_autocorrelation(squared if was_list else squared[0], max_lag=max_lag)
     return compute_relaxation_time(acf, dt, method=method)
+
+
+def compute_running_mean(x: Any, window: int) -> np.ndarray:
+    """Centred running mean of a series over ``window`` frames, same length as ``x``.
+
+    Frame i averages frames ``i - window // 2`` to ``i + (window - 1) // 2``; near either
+    end the window holds the frames that exist (so the ends are averaged over fewer
+    frames, not padded). ``window`` 1 returns a copy of ``x``.
+
+    x : (n_frames,) array. window : int >= 1 (at most n_frames).
+    """
+    values = as_finite(x, "x")
+    if values.ndim != 1 or len(values) == 0:
+        raise CgvizError(f"x must be a non-empty (n_frames,) series, got {shape_text(values)}",
+                         hint="Pass one series; call again per column.")
+    window = int(window)
+    if not 1 <= window <= len(values):
+        raise CgvizError(f"window must be between 1 and the {len(values)} frames, got {window}",
+                         hint="Choose a window shorter than the series.")
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    index = np.arange(len(values))
+    low = np.maximum(index - window // 2, 0)
+    high = np.minimum(index + (window - 1) // 2 + 1, len(values))
+    return (sums[high] - sums[low]) / (high - low)
