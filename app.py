@@ -81,18 +81,17 @@ if warm_up:
 
 
 def _preload_for_next_page(name: str) -> None:
-    from cgviz import figures, ui  # ui imports mdtraj: in the background, off this page's path
+    from cgviz import ui  # ui imports mdtraj: in the background, off this page's path
 
-    ui.preload_demo(name)
-    figures.preload()  # this page builds no plotly figure
+    ui.preload_trajectory_page(name)
 
 
 # Most people go on to the Trajectory page, which opens on the first listed demo (as every
-# ui.system_picker does): load it, and plotly's figure code, in the server's background 2 s
-# from now, once this page is drawn (started sooner, it competes with the browser, which
-# shares the machine's cores, and with the sending of Streamlit's code from this process).
-# Measured in interleaved rounds: the Trajectory page 1.78 -> 1.67 s; home 2.40 -> 2.44 s
-# (with a 1 s delay: 2.62 s).
+# ui.system_picker does): load it and build that page's figures (plotly's code with them)
+# in the server's background 2 s from now, once this page is drawn (started sooner, it
+# competes with the browser, which shares the machine's cores, and with the sending of
+# Streamlit's code from this process). Measured in interleaved rounds, loading the demo
+# alone: the Trajectory page 1.78 -> 1.67 s; home 2.40 -> 2.44 s (with a 1 s delay: 2.62 s).
 if demos:
     preload = threading.Timer(2.0, _preload_for_next_page, args=(next(iter(demos)),))
     preload.daemon = True

@@ -31,15 +31,6 @@ def color_for_type(type_name: str) -> str:
 GL_CONFIG = {"plotGlPixelRatio": 1}
 
 
-def preload() -> None:
-    """Load plotly's figure code and validators now (about 0.15 s the first time), e.g. in a
-    background thread, so that the first figure a page builds is not the slow one."""
-    import plotly.graph_objects as go
-
-    go.Figure([go.Scatter(x=[0], y=[0]), go.Scatter3d(x=[0], y=[0], z=[0]),
-               go.Heatmap(z=[[0]])], frames=[go.Frame(data=[go.Scatter(x=[1], y=[1])])])
-
-
 def _bond_segments(xyz: np.ndarray, bonds) -> np.ndarray:
     """Line vertices for all bonds in one trace: start, end, NaN gap per bond.
 
@@ -207,6 +198,8 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     center: put every frame's centre of geometry at the origin, as molecular viewers do,
         so a molecule that diffuses stays in view at a readable size (the axes span only
         its own motions, not its drift).
+
+    Positions are rounded to 0.001 nm, which keeps the figure's JSON small.
     """
     import plotly.graph_objects as go
 
@@ -215,6 +208,8 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
         raise ValueError("xyz must be (n_frames >= 1, n_atoms, 3)")
     if center:
         xyz = xyz - xyz.mean(axis=1, keepdims=True)
+    # 0.001 nm is far below what a picture shows; the JSON is less than half as long
+    xyz = np.round(xyz, 3)
     base = molecule_3d(xyz[0], bonds, type_names, title=title, marker_size=marker_size)
     groups = list(_type_groups(type_names).values())
     # Frames as plain dicts of lists: plotly checks lists several times faster than numpy
@@ -300,7 +295,9 @@ def time_series(time_ps: np.ndarray, series: dict, y_label: str, title: str = ""
         figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name), opacity=0.35,
                                     line=dict(color=color, width=1)))
         span = window * float(np.median(np.diff(time_ps))) if len(time_ps) > 1 else 0.0
-        x, y = envelope(time_ps, compute_running_mean(values, window))
+        # smooth over ``window`` frames: five points per window draw it well
+        x, y = envelope(time_ps, compute_running_mean(values, window),
+                        max_points=min(2000, max(100, 5 * len(values) // window)))
         figure.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=color, width=2.5),
                                     name=f"{name}, running mean ({span:.3g} ps)"))
     figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +66,7 @@ def _markdown_literal(text: str) -> str:
     return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
 
 
-def plotly_chart(figure, where=None, **kwargs):
+def plotly_chart(figure, where=None, title: str | None = None, **kwargs):
     """``st.plotly_chart`` with the figure's title as bold text above the chart, not in it.
 
     Streamlit's chart theme bolds a plotly title when the chart is first drawn and again, on
@@ -78,17 +80,21 @@ def plotly_chart(figure, where=None, **kwargs):
     apart by their content.
 
     where: the container to draw into (a column, ...); ``streamlit`` itself by default.
+    title: the title to show (default: the figure's); a figure without a title is left
+        unchanged, so shared figures (:func:`player_view`) can be shown with one.
     kwargs: passed on to ``plotly_chart``; returns what it returns (the selection event).
     """
     import streamlit as st
 
     where = st if where is None else where
-    title = figure.layout.title.text
-    figure.layout.title = None  # the key itself must go: an empty title is bolded too
+    if figure.layout.title.to_plotly_json():  # the key must go: an empty title is bolded too
+        inside = figure.layout.title.text
+        figure.layout.title = None
+        if inside and figure.layout.margin.t is not None:  # what it took (subplot titles stay)
+            figure.layout.margin.t = max(figure.layout.margin.t - 30, 0)
+        title = inside if title is None else title
     if title:
         where.markdown(f"**{_markdown_literal(title)}**")
-        if figure.layout.margin.t is not None:  # what the title took (subplot titles stay)
-            figure.layout.margin.t = max(figure.layout.margin.t - 30, 0)
     return where.plotly_chart(figure, **kwargs)
 
 
@@ -114,6 +120,130 @@ def preload_demo(name: str) -> None:
     try:
         demo(name)
     except Exception:  # noqa: BLE001 - reported by the page that needs the demo
+        pass
+
+
+#: The Trajectory page's 3-D player: at most this many atom positions (about 10 MB of
+#: JSON), and the frame counts a user may ask for (PLAYER_FRAMES[1] by default).
+PLAYER_BUDGET = 400_000
+PLAYER_FRAMES = (50, 100, 200, 400)
+
+_VIEWS: OrderedDict = OrderedDict()  # (id(trajectory), key) -> (weakref, value)
+_VIEWS_BUILDING: dict = {}  # (id(trajectory), key) -> lock held while it is built
+_VIEWS_LOCK = threading.Lock()
+_VIEWS_MAX = 16
+
+
+def _view(trajectory, key: tuple, build):
+    """``build()`` for a loaded trajectory, kept for later reruns and sessions while that
+    trajectory object lives (the last ``_VIEWS_MAX`` views). Safe from any thread: a view
+    that another thread is building is waited for, not built twice."""
+    slot = (id(trajectory), key)
+
+    def cached():
+        entry = _VIEWS.get(slot)
+        if entry is not None and entry[0]() is trajectory:  # not a reused id
+            _VIEWS.move_to_end(slot)
+            return entry
+        return None
+
+    with _VIEWS_LOCK:
+        entry = cached()
+        if entry is not None:
+            return entry[1]
+        building = _VIEWS_BUILDING.setdefault(slot, threading.Lock())
+    with building:
+        with _VIEWS_LOCK:
+            entry = cached()
+        if entry is not None:
+            return entry[1]
+        try:
+            value = build()
+        finally:
+            with _VIEWS_LOCK:
+                _VIEWS_BUILDING.pop(slot, None)
+        with _VIEWS_LOCK:
+            _VIEWS[slot] = (weakref.ref(trajectory), value)
+            while len(_VIEWS) > _VIEWS_MAX:
+                _VIEWS.popitem(last=False)
+    return value
+
+
+def _atoms_key(atoms) -> str:
+    return hashlib.sha1(np.ascontiguousarray(atoms, dtype=np.int64).tobytes()).hexdigest()
+
+
+def player_view(trajectory, type_names, atoms, max_frames: int = PLAYER_FRAMES[1]):
+    """The Trajectory page's 3-D player of ``atoms`` (at most ``max_frames`` frames within
+    :data:`PLAYER_BUDGET` positions) and the caption that says what it shows. Built once
+    per trajectory and choice (:func:`_view`); the figure is shared, so do not change it."""
+    from cgviz import figures
+
+    def build():
+        stride = figures.player_stride(trajectory.n_frames, len(atoms),
+                                       budget_points=PLAYER_BUDGET, max_frames=max_frames)
+        shown = trajectory.atom_slice(atoms)[::stride]
+        figure = figures.trajectory_player(shown.xyz, io.topology_bonds(shown.topology),
+                                           [type_names[i] for i in atoms], shown.time)
+        caption = (f"Showing {shown.n_frames} of {trajectory.n_frames} frames (every "
+                   f"{stride}th) x {len(atoms)} atoms = {shown.n_frames * len(atoms):,} "
+                   f"positions (budget {PLAYER_BUDGET:,}).")
+        return figure, caption
+
+    return _view(trajectory, ("player", _atoms_key(atoms), int(max_frames)), build)
+
+
+def rg_rmsd_views(trajectory, properties: io.AtomProperties, atoms):
+    """Rg (mass-weighted) and heavy-atom RMSD to the first frame over time, each with its
+    running mean over 1 % of the run: two shared figures (:func:`player_view`). Raises
+    ``CgvizError`` where they cannot be computed."""
+    from cgviz import figures
+
+    def build():
+        import mdtraj as md
+
+        from cgviz import analysis
+
+        smooth = trajectory.n_frames // 100  # frames per running-mean window
+        rg = analysis.compute_rg(trajectory.xyz[:, atoms], properties.masses[atoms])
+        heavy = [i for i in atoms if properties.type_names[i] != "H"]
+        rmsd = md.rmsd(trajectory, trajectory, 0, atom_indices=heavy)
+        return (figures.time_series(trajectory.time, {"Rg": rg}, "Rg (nm)", running_mean=smooth),
+                figures.time_series(trajectory.time, {"RMSD": rmsd}, "RMSD (nm)",
+                                    running_mean=smooth))
+
+    return _view(trajectory, ("rg-rmsd", _atoms_key(atoms)), build)
+
+
+def ramachandran_view(trajectories):
+    """The backbone (phi, psi) free energy over all ``trajectories`` of a system: a shared
+    figure (:func:`player_view`)."""
+    from cgviz import figures
+
+    def build():
+        import mdtraj as md
+
+        joined = md.join(trajectories) if len(trajectories) > 1 else trajectories[0]
+        return figures.ramachandran(md.compute_phi(joined)[1], md.compute_psi(joined)[1])
+
+    return _view(trajectories[0], ("ramachandran", len(trajectories)), build)
+
+
+def preload_trajectory_page(name: str) -> None:
+    """Load demo ``name`` and build what the Trajectory page first shows of it (the views
+    above, with the page's defaults), for a background thread; errors are left to the page."""
+    try:
+        loaded = demo(name)
+        trajectory = loaded.trajectories[0]
+        chains = list(trajectory.topology.chains)
+        atoms = (np.array([a.index for a in chains[0].atoms]) if len(chains) > 1
+                 else np.arange(trajectory.n_atoms))  # as molecule_choice's default
+        properties = io.AtomProperties(loaded.atom_types, loaded.masses)
+        player_view(trajectory, properties.type_names, atoms)
+        rg_rmsd_views(trajectory, properties, atoms)
+        if io.trajectory_summary(trajectory).has_backbone_dihedrals:
+            ramachandran_view(tuple(loaded.trajectories))
+    except Exception:  # noqa: BLE001 - reported by the page that needs them
         pass
 
 

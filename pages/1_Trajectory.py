@@ -1,11 +1,8 @@
 """1 Trajectory: load a system, see its summary, play it in 3D, plot Rg, RMSD, Ramachandran."""
 
-import mdtraj as md
 import streamlit as st
 
-from cgviz import CgvizError, analysis, figures, io, ui
-
-PAYLOAD_BUDGET = 400_000  # atom positions the 3-D player may send (about 10 MB of JSON)
+from cgviz import CgvizError, figures, io, ui
 
 st.set_page_config(page_title="cgviz · Trajectory", page_icon="🧬", layout="wide")
 st.title("1 · Trajectory")
@@ -28,6 +25,8 @@ cols[3].metric("frames" if n_traj == 1 else f"frames in {n_traj} runs", f"{syste
 cols[4].metric("frame time", f"{summary.frame_time_ps:g} ps" if summary.frame_time_ps else "n/a")
 cols[5].metric("total time", f"{total_ps / 1000:.3g} ns")
 
+# The figures are built once per trajectory and choice, and shared by reruns and sessions
+# (the home page builds the first demo's in the background): see cgviz.ui.player_view.
 left, right = st.columns([3, 2])
 with left:
     run = 0
@@ -35,39 +34,21 @@ with left:
         run = st.selectbox("Trajectory", range(n_traj), format_func=lambda i: f"run {i + 1}")
     traj = system.trajectories[run]
     atoms = ui.molecule_choice(system, key="trajectory.molecule")
-    wanted = st.select_slider("Frames in the 3-D player", options=[50, 100, 200, 400],
-                              value=100, help="More frames, more data sent to the browser; "
-                              f"at most {PAYLOAD_BUDGET:,} atom positions in all.")
-    stride = figures.player_stride(traj.n_frames, len(atoms), budget_points=PAYLOAD_BUDGET,
-                                   max_frames=wanted)
-    shown = traj.atom_slice(atoms)[::stride]
-    st.caption(f"Showing {shown.n_frames} of {traj.n_frames} frames (every {stride}th) x "
-               f"{len(atoms)} atoms = {shown.n_frames * len(atoms):,} positions "
-               f"(budget {PAYLOAD_BUDGET:,}).")
-    bonds = io.topology_bonds(shown.topology)
-    types = [system.properties.type_names[i] for i in atoms]
-    ui.plotly_chart(figures.trajectory_player(shown.xyz, bonds, types, shown.time),
-                    width="stretch", key="trajectory.player", config=figures.GL_CONFIG)
+    wanted = st.select_slider("Frames in the 3-D player", options=ui.PLAYER_FRAMES,
+                              value=ui.PLAYER_FRAMES[1], help="More frames, more data sent to "
+                              f"the browser; at most {ui.PLAYER_BUDGET:,} atom positions in all.")
+    player, shown = ui.player_view(traj, system.properties.type_names, atoms, wanted)
+    st.caption(shown)
+    ui.plotly_chart(player, width="stretch", key="trajectory.player", config=figures.GL_CONFIG)
 
 with right:
-    masses = system.properties.masses[atoms]
     try:
-        rg = analysis.compute_rg(traj.xyz[:, atoms], masses)
-        smooth = traj.n_frames // 100  # frames per running-mean window
-        ui.plotly_chart(figures.time_series(traj.time, {"Rg": rg}, "Rg (nm)", running_mean=smooth,
-                                            title="Radius of gyration (mass-weighted)"),
-                        width="stretch")
-        heavy = [i for i in atoms if system.properties.type_names[i] != "H"]
-        rmsd = md.rmsd(traj, traj, 0, atom_indices=heavy)
-        ui.plotly_chart(figures.time_series(traj.time, {"RMSD": rmsd}, "RMSD (nm)",
-                                            running_mean=smooth,
-                                            title="RMSD to the first frame (heavy atoms)"),
-                        width="stretch")
+        rg, rmsd = ui.rg_rmsd_views(traj, system.properties, atoms)
+        ui.plotly_chart(rg, title="Radius of gyration (mass-weighted)", width="stretch")
+        ui.plotly_chart(rmsd, title="RMSD to the first frame (heavy atoms)", width="stretch")
     except CgvizError as error:
         ui.show_error(error)
 
 if summary.has_backbone_dihedrals:
-    joined = md.join(system.trajectories) if n_traj > 1 else traj
-    ui.plotly_chart(figures.ramachandran(md.compute_phi(joined)[1], md.compute_psi(joined)[1],
-                                         title=f"Ramachandran free energy, all {n_traj} run(s)"),
-                    width="content")
+    ui.plotly_chart(ui.ramachandran_view(system.trajectories),
+                    title=f"Ramachandran free energy, all {n_traj} run(s)", width="content")

@@ -44,20 +44,25 @@ def test_home_page_names_the_device():
 
 
 def test_home_page_preloads_the_trajectory_demo_in_the_background():
-    """The Trajectory page opens on alanine-dipeptide; the home page loads it in the
-    server's background (cgviz.ui.demo, shared by all sessions) so that page starts sooner."""
+    """The Trajectory page opens on alanine-dipeptide; the home page loads it and builds that
+    page's figures in the server's background (cgviz.ui.demo and ui.player_view & co., shared
+    by all sessions), so that page starts sooner and builds nothing."""
     import time
 
     from cgviz import ui
 
     ui._DEMOS.pop("alanine-dipeptide", None)
+    ui._VIEWS.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     deadline = time.time() + 60
-    while "alanine-dipeptide" not in ui._DEMOS and time.time() < deadline:
+    while len(ui._VIEWS) < 3 and time.time() < deadline:  # player, Rg + RMSD, Ramachandran
         time.sleep(0.1)
     assert "alanine-dipeptide" in ui._DEMOS
+    views = dict(ui._VIEWS)
+    assert sorted(key[1][0] for key in views) == ["player", "ramachandran", "rg-rmsd"]
     page = AppTest.from_file(str(ROOT / "pages" / "1_Trajectory.py"), default_timeout=60).run()
     assert not page.exception
     assert page.session_state["cgviz.system"].trajectories[0] is (
         ui._DEMOS["alanine-dipeptide"].trajectories[0]), "the page used the preloaded demo"
+    assert dict(ui._VIEWS) == views, "the page used the preloaded figures, built nothing"

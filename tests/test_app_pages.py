@@ -43,6 +43,47 @@ def test_trajectory_page_on_the_alanine_demo():
     assert any("Showing 400 of 10000 frames" in c.value for c in at.caption)
 
 
+def test_trajectory_views_are_built_once_per_trajectory_and_choice():
+    import gc
+    import threading
+    import time
+
+    traj = md.load(str(datasets.demo_paths("alanine-dipeptide")["topology"]))
+    traj = md.join([traj] * 30)
+    types = ["C"] * traj.n_atoms
+    atoms = np.arange(traj.n_atoms)
+    player, caption = ui.player_view(traj, types, atoms, max_frames=10)
+    assert ui.player_view(traj, types, atoms, max_frames=10)[0] is player
+    assert len(player.frames) == 10 and caption.startswith("Showing 10 of 30 frames (every 3th)")
+    assert ui.player_view(traj, types, atoms[:5], max_frames=10)[0] is not player
+    assert ui.player_view(traj, types, atoms, max_frames=50)[1].startswith("Showing 30 of 30")
+    # another trajectory object gets its own views, even where it is equal
+    assert ui.player_view(traj[:], types, atoms, max_frames=10)[0] is not player
+    # a view is forgotten with its trajectory
+    slots = [slot for slot, (ref, _) in ui._VIEWS.items() if ref() is traj]
+    del traj, player
+    gc.collect()
+    assert all(ui._VIEWS[slot][0]() is None for slot in slots if slot in ui._VIEWS)
+
+    # threads that ask for the same view at once wait for one build
+    class Loaded:  # anything a weak reference can point to, as a trajectory
+        pass
+
+    anchor, builds = Loaded(), []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.2)
+        return object()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ui._view(anchor, ("k",), build)))
+               for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(builds) == 1 and len({id(r) for r in results}) == 1
+
+
 def test_trajectory_page_polymer_demo_picks_one_molecule():
     at = page("1_Trajectory.py").run()
     at.selectbox[0].set_value("polymer-test").run()
