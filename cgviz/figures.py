@@ -193,8 +193,8 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     xyz: (n_frames, n_atoms, 3) positions in nm (already strided to the frames to show).
     bonds: (n_bonds, 2) atom index pairs.
     type_names: per-atom type names (colour and legend).
-    time_ps: (n_frames,) times shown on the slider.
-    highlight: optional per-frame labels appended to the slider text.
+    time_ps: (n_frames,) times, shown in the scene's corner for the frame on view.
+    highlight: optional per-frame labels appended to that time.
     center: put every frame's centre of geometry at the origin, as molecular viewers do,
         so a molecule that diffuses stays in view at a readable size (the axes span only
         its own motions, not its drift).
@@ -216,6 +216,15 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     # arrays (the whole player, to_dict included: 0.28 s instead of 0.74 s for 200 frames
     # of alanine dipeptide). Segments are (frame, axis, point); their NaN gaps between
     # bonds become null in the JSON.
+    # The time is an annotation each frame rewrites, not the slider's labels: plotly
+    # measures every slider label when it draws the slider (0.1 s for 100 frames here).
+    labels = [f"t = {t:.1f} ps" + (f" {highlight[i]}" if highlight is not None else "")
+              for i, t in enumerate(np.asarray(time_ps, dtype=float))]
+
+    def clock(f: int) -> list[dict]:
+        return [dict(text=labels[f], x=0.0, y=1.0, xref="paper", yref="paper",
+                     xanchor="left", yanchor="top", showarrow=False, font=dict(size=13))]
+
     segments = _bond_segments(xyz, bonds).transpose(0, 2, 1).tolist()
     frames = []
     for f in range(xyz.shape[0]):
@@ -223,13 +232,12 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
                        z=segments[f][2])]
         traces += [dict(type="scatter3d", x=xyz[f, g, 0].tolist(), y=xyz[f, g, 1].tolist(),
                         z=xyz[f, g, 2].tolist()) for g in groups]
-        frames.append(dict(data=traces, name=str(f)))
+        frames.append(dict(data=traces, name=str(f), layout=dict(annotations=clock(f))))
     base = go.Figure(data=base.data, layout=base.layout, frames=frames)
     lo, hi = xyz.reshape(-1, 3).min(0), xyz.reshape(-1, 3).max(0)
     pad = 0.05 * float(max(hi - lo)) + 0.1
-    labels = [f"{t:.1f} ps" + (f" {highlight[i]}" if highlight is not None else "")
-              for i, t in enumerate(np.asarray(time_ps, dtype=float))]
     base.update_layout(
+        annotations=clock(0),
         scene=_molecule_scene([(lo[i] - pad, hi[i] + pad) for i in range(3)]),
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=0.0,
                           xanchor="left", pad=dict(t=30),
@@ -241,8 +249,9 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
                                    args=[[None], dict(mode="immediate",
                                                       frame=dict(duration=0, redraw=False))]),
                           ])],
-        sliders=[dict(active=0, x=0.34, len=0.66, y=0.0, currentvalue=dict(prefix="t = "),
-                      steps=[dict(method="animate", label=labels[f],
+        sliders=[dict(active=0, x=0.34, len=0.66, y=0.0, pad=dict(t=30),
+                      currentvalue=dict(visible=False),
+                      steps=[dict(method="animate", label="",
                                   args=[[str(f)], dict(mode="immediate",
                                                        frame=dict(duration=0, redraw=True))])
                              for f in range(xyz.shape[0])])],

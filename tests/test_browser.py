@@ -106,6 +106,14 @@ def test_home_shows_its_pictures_then_the_trajectory_page_reuses_the_code_it_loa
             assert charts.count() >= MIN_CHARTS["trajectory"]
             assert all(c.locator(".main-svg").count() for c in charts.all())
             assert page.evaluate(fetches, warmed) == [1] * len(warmed), "fetched again"
+            # The player plays: its time readout (an annotation each frame rewrites) moves on.
+            player = charts.first
+            clock = player.locator(".annotation-text")
+            assert clock.text_content() == "t = 0.0 ps"
+            player.locator(".updatemenu-button").first.click()  # ▶ Play
+            page.wait_for_function(
+                "el => /^t = [0-9.]+ ps$/.test(el.textContent) && el.textContent !== 't = 0.0 ps'",
+                arg=clock.element_handle(), timeout=30_000)
             assert not errors, errors
         finally:
             page.close()

@@ -91,6 +91,11 @@ def test_trajectory_player_frames_follow_the_molecule_centred():
     types = ["C", "N", "C", "O"]
     fig = figures.trajectory_player(xyz, bonds, types, np.arange(5) * 10.0)
     assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5
+    # the time is shown by an annotation each frame rewrites (slider labels stay empty)
+    assert [f.layout.annotations[0].text for f in fig.frames] == [
+        f"t = {t:.1f} ps" for t in np.arange(5) * 10.0]
+    assert fig.layout.annotations[0].text == "t = 0.0 ps"
+    assert {step.label for step in fig.layout.sliders[0].steps} == {""}
     centred = shape - shape.mean(0)
     for frame in fig.frames:
         carbons = frame.data[1]  # bonds first, then one trace per type: C, N, O
