@@ -54,6 +54,7 @@ def test_trajectory_views_are_built_once_per_trajectory_and_choice():
     atoms = np.arange(traj.n_atoms)
     player, caption = ui.player_view(traj, types, atoms, max_frames=10)
     assert ui.player_view(traj, types, atoms, max_frames=10)[0] is player
+    assert player.layout.datarevision, "plotly may skip its data when the chart is redrawn"
     assert len(player.frames) == 10 and caption.startswith("Showing 10 of 30 frames (every 3th)")
     assert ui.player_view(traj, types, atoms[:5], max_frames=10)[0] is not player
     assert ui.player_view(traj, types, atoms, max_frames=50)[1].startswith("Showing 30 of 30")

@@ -111,9 +111,11 @@ def test_home_shows_its_pictures_then_the_trajectory_page_reuses_the_code_it_loa
             clock = player.locator(".annotation-text")
             assert clock.text_content() == "t = 0.0 ps"
             player.locator(".updatemenu-button").first.click()  # ▶ Play
-            page.wait_for_function(
-                "el => /^t = [0-9.]+ ps$/.test(el.textContent) && el.textContent !== 't = 0.0 ps'",
-                arg=clock.element_handle(), timeout=30_000)
+            page.wait_for_function(  # plotly redraws the annotation: look it up each time
+                "() => { const t = document.querySelector("
+                "'[data-testid=\"stPlotlyChart\"] .annotation-text');"
+                " return t && /^t = [0-9.]+ ps$/.test(t.textContent)"
+                " && t.textContent !== 't = 0.0 ps'; }", timeout=30_000)
             assert not errors, errors
         finally:
             page.close()
