@@ -105,7 +105,7 @@ _DEMOS_LOCK = threading.Lock()
 def demo(name: str):
     """A bundled demo (``cgviz.datasets.Demo``), loaded once per server process and shared
     by every session. Safe from any thread: the home page preloads the Trajectory page's
-    default demo in the background (:func:`preload_demo`)."""
+    default demo in the background (:func:`preload_trajectory_page`)."""
     from cgviz import datasets
 
     with _DEMOS_LOCK:
@@ -114,30 +114,24 @@ def demo(name: str):
         return _DEMOS[name]
 
 
-def preload_demo(name: str) -> None:
-    """:func:`demo`, for a background thread: errors are left to the page that loads the
-    demo for real, which shows them."""
-    try:
-        demo(name)
-    except Exception:  # noqa: BLE001 - reported by the page that needs the demo
-        pass
-
-
 #: The Trajectory page's 3-D player: at most this many atom positions (about 10 MB of
 #: JSON), and the frame counts a user may ask for (PLAYER_FRAMES[1] by default).
 PLAYER_BUDGET = 400_000
 PLAYER_FRAMES = (50, 100, 200, 400)
 
-_VIEWS: OrderedDict = OrderedDict()  # (id(trajectory), key) -> (weakref, value)
+_VIEWS: OrderedDict = OrderedDict()  # (id(trajectory), key) -> (weakref, value, size)
 _VIEWS_BUILDING: dict = {}  # (id(trajectory), key) -> lock held while it is built
 _VIEWS_LOCK = threading.Lock()
-_VIEWS_MAX = 16
+_VIEWS_MAX = 16  # views kept at most
+_VIEWS_POINTS = 2 * PLAYER_BUDGET  # and at most this many plotted points in all
 
 
-def _view(trajectory, key: tuple, build):
+def _view(trajectory, key: tuple, build, size: int = 0):
     """``build()`` for a loaded trajectory, kept for later reruns and sessions while that
-    trajectory object lives (the last ``_VIEWS_MAX`` views). Safe from any thread: a view
-    that another thread is building is waited for, not built twice."""
+    trajectory object lives: the last ``_VIEWS_MAX`` views, holding ``_VIEWS_POINTS``
+    plotted points (``size``, a view's own estimate) in all, so two full-budget players at
+    most. Safe from any thread: a view that another thread is building is waited for, not
+    built twice."""
     slot = (id(trajectory), key)
 
     def cached():
@@ -163,9 +157,10 @@ def _view(trajectory, key: tuple, build):
             with _VIEWS_LOCK:
                 _VIEWS_BUILDING.pop(slot, None)
         with _VIEWS_LOCK:
-            _VIEWS[slot] = (weakref.ref(trajectory), value)
-            while len(_VIEWS) > _VIEWS_MAX:
-                _VIEWS.popitem(last=False)
+            _VIEWS[slot] = (weakref.ref(trajectory), value, size)
+            while len(_VIEWS) > 1 and (len(_VIEWS) > _VIEWS_MAX or sum(
+                    entry[2] for entry in _VIEWS.values()) > _VIEWS_POINTS):
+                _VIEWS.popitem(last=False)  # the least recently used
     return value
 
 
@@ -201,7 +196,9 @@ def player_view(trajectory, type_names, atoms, max_frames: int = PLAYER_FRAMES[1
                    f"positions (budget {PLAYER_BUDGET:,}).")
         return _shared(figure), caption
 
-    return _view(trajectory, ("player", _atoms_key(atoms), int(max_frames)), build)
+    shown = min(trajectory.n_frames, int(max_frames), max(1, PLAYER_BUDGET // len(atoms)))
+    return _view(trajectory, ("player", _atoms_key(atoms), int(max_frames)), build,
+                 size=shown * len(atoms))
 
 
 def rg_rmsd_views(trajectory, properties: io.AtomProperties, atoms):

@@ -43,7 +43,7 @@ def test_trajectory_page_on_the_alanine_demo():
     assert any("Showing 400 of 10000 frames" in c.value for c in at.caption)
 
 
-def test_trajectory_views_are_built_once_per_trajectory_and_choice():
+def test_trajectory_views_are_built_once_per_trajectory_and_choice(monkeypatch):
     import gc
     import threading
     import time
@@ -61,10 +61,19 @@ def test_trajectory_views_are_built_once_per_trajectory_and_choice():
     # another trajectory object gets its own views, even where it is equal
     assert ui.player_view(traj[:], types, atoms, max_frames=10)[0] is not player
     # a view is forgotten with its trajectory
-    slots = [slot for slot, (ref, _) in ui._VIEWS.items() if ref() is traj]
+    slots = [slot for slot, (ref, _, _) in ui._VIEWS.items() if ref() is traj]
     del traj, player
     gc.collect()
     assert all(ui._VIEWS[slot][0]() is None for slot in slots if slot in ui._VIEWS)
+
+    # the views kept hold at most _VIEWS_POINTS plotted positions: the oldest go first
+    traj = md.join([md.load(str(datasets.demo_paths("alanine-dipeptide")["topology"]))] * 30)
+    monkeypatch.setattr(ui, "_VIEWS_POINTS", 3 * 10 * 22)
+    ui._VIEWS.clear()
+    players = [ui.player_view(traj, types, atoms[:n], max_frames=10)[0] for n in (19, 20, 21, 22)]
+    kept = {id(value[0]) for _, value, _ in ui._VIEWS.values()}
+    assert [id(p) in kept for p in players] == [False, True, True, True]
+    assert sum(size for _, _, size in ui._VIEWS.values()) == 10 * (20 + 21 + 22)
 
     # threads that ask for the same view at once wait for one build
     class Loaded:  # anything a weak reference can point to, as a trajectory
