@@ -169,6 +169,8 @@ def ramachandran_surface(surface, title: str = ""):
     figure = free_energy_surface(surface, "phi (deg)", "psi (deg)", title=title)
     figure.update_xaxes(range=[-180, 180], dtick=90, constrain="domain")
     figure.update_yaxes(range=[-180, 180], dtick=90, scaleanchor="x")
+    # a square map: a figure about as wide as high keeps its colour bar beside it
+    figure.update_layout(width=560, height=480)
     return figure
 
 
