@@ -1,12 +1,11 @@
-"""cgviz home page: what cgviz is, the bundled demo data, where to go next."""
+"""cgviz's entry point: the pages in the sidebar, and the home page (what cgviz is, the
+bundled demo data, where to go next)."""
 
 import threading
 
 import streamlit as st
 
 from cgviz import CgvizError, __version__, datasets, jobs, pictures, warmup
-
-st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
 
 
 @st.cache_resource
@@ -28,72 +27,90 @@ def preview_pictures() -> list[str]:
     return shown
 
 
-st.title("cgviz")
-st.markdown(
-    "**See, train and question machine-learned coarse-grained molecular dynamics.** "
-    "cgviz loads molecular dynamics trajectories, groups atoms into coarse-grained beads, "
-    "and trains graph neural networks that advance those beads by nanosecond-scale steps. "
-    "It also finds slow collective variables with MEMnets and shows how much memory their "
-    "dynamics carries, next to Markovian baselines."
-)
-
-st.subheader("Bundled demo data")
-st.caption("Simulated with OpenMM by `python -m cgviz demo-data`; everything works offline.")
-try:
-    demos = {d.name: d for d in datasets.list_demos()}
-except CgvizError as error:
-    st.error(f"The bundled demo data cannot be read: {error}")
-    demos = {}
-if demos:
-    try:
-        for column, picture in zip(st.columns(2), preview_pictures()):
-            column.image(picture, width="stretch")
-    except CgvizError as error:
-        st.error(f"A demo failed to load: {error}")
-    # a markdown table: no pyarrow on the server, no data-grid code in the browser
-    rows = ["| demo | system | atoms | molecules | runs x frames | frame time | total |",
-            "|---|---|--:|--:|--:|--:|--:|"]
-    for d in demos.values():
-        runs = (f"{len(d.n_frames)} x {d.n_frames[0]:,}" if len(set(d.n_frames)) == 1
-                else f"{sum(d.n_frames):,} in {len(d.n_frames)}")
-        rows.append(f"| **{d.name}** | {d.system} | {d.n_atoms:,} | {d.n_molecules} | {runs} | "
-                    f"{d.frame_time_ps:.3g} ps | {d.total_time_ns:.3g} ns |")
-    st.markdown("\n".join(rows))
-    st.markdown("\n".join(f"- **{d.name}**: {d.description}" for d in demos.values()))
-
-st.subheader("Where to go next")
-st.markdown(
-    "1. **Trajectory**: load a demo or your own files, play them in 3-D, plot Rg and dihedrals.\n"
-    "2. **Coarse-Graining**: group atoms into beads (METIS, residues, segments) and look.\n"
-    "3. **Training**: train the simulator or MEMnets in the background, on CPU or GPUs.\n"
-    "4. **Rollout**: run the bundled (or your) simulator on held-out chains against their MD.\n"
-    "5. **MEMnets**: slow CVs and their memory, beside TICA; select points to see frames.\n\n"
-    "Everything here is also a command (`python -m cgviz --help`) and a library call "
-    "(`cgviz.datasets`, `cgviz.io`, `cgviz.analysis`, `cgviz.mapping`, `cgviz.simulator`, "
-    "`cgviz.memnets`, `cgviz.jobs`)."
-)
-st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")
-# The other pages' widgets and plotly charts: have the browser load their code while this
-# page is read (cgviz.warmup), so the next page does not wait for it.
-warm_up = warmup.warmup_html()
-if warm_up:
-    st.html(warm_up, unsafe_allow_javascript=True)
-
-
 def _preload_for_next_page(name: str) -> None:
     from cgviz import ui  # ui imports mdtraj: in the background, off this page's path
 
     ui.preload_trajectory_page(name)
 
 
-# Most people go on to the Trajectory page, which opens on the first listed demo (as every
-# ui.system_picker does): load it and build that page's figures (plotly's code with them)
-# in the server's background 2 s from now, once this page is drawn (started sooner, it
-# competes with the browser, which shares the machine's cores, and with the sending of
-# Streamlit's code from this process). Measured in interleaved rounds: loading the demo,
-# Trajectory page 1.78 -> 1.67 s, home 2.40 -> 2.44 s (with a 1 s delay: 2.62 s); building
-# its figures too, Trajectory 1.42 -> 1.30 s, home 2.27 -> 2.30 s.
-if demos:
-    preload = threading.Timer(2.0, _preload_for_next_page, args=(next(iter(demos)),))
-    preload.daemon = True
-    preload.start()
+def home() -> None:
+    """The home page."""
+    st.set_page_config(page_title="cgviz", page_icon="🧬", layout="wide")
+    st.title("cgviz")
+    st.markdown(
+        "**See, train and question machine-learned coarse-grained molecular dynamics.** "
+        "cgviz loads molecular dynamics trajectories, groups atoms into coarse-grained beads, "
+        "and trains graph neural networks that advance those beads by nanosecond-scale steps. "
+        "It also finds slow collective variables with MEMnets and shows how much memory their "
+        "dynamics carries, next to Markovian baselines."
+    )
+
+    st.subheader("Bundled demo data")
+    st.caption("Simulated with OpenMM by `python -m cgviz demo-data`; everything works offline.")
+    try:
+        demos = {d.name: d for d in datasets.list_demos()}
+    except CgvizError as error:
+        st.error(f"The bundled demo data cannot be read: {error}")
+        demos = {}
+    if demos:
+        try:
+            for column, picture in zip(st.columns(2), preview_pictures()):
+                column.image(picture, width="stretch")
+        except CgvizError as error:
+            st.error(f"A demo failed to load: {error}")
+        # a markdown table: no pyarrow on the server, no data-grid code in the browser
+        rows = ["| demo | system | atoms | molecules | runs x frames | frame time | total |",
+                "|---|---|--:|--:|--:|--:|--:|"]
+        for d in demos.values():
+            runs = (f"{len(d.n_frames)} x {d.n_frames[0]:,}" if len(set(d.n_frames)) == 1
+                    else f"{sum(d.n_frames):,} in {len(d.n_frames)}")
+            rows.append(f"| **{d.name}** | {d.system} | {d.n_atoms:,} | {d.n_molecules} | "
+                        f"{runs} | {d.frame_time_ps:.3g} ps | {d.total_time_ns:.3g} ns |")
+        st.markdown("\n".join(rows))
+        st.markdown("\n".join(f"- **{d.name}**: {d.description}" for d in demos.values()))
+
+    st.subheader("Where to go next")
+    st.markdown(
+        "1. **Trajectory**: load a demo or your own files, play them in 3-D, plot Rg and "
+        "dihedrals.\n"
+        "2. **Coarse-Graining**: group atoms into beads (METIS, residues, segments) and look.\n"
+        "3. **Training**: train the simulator or MEMnets in the background, on CPU or GPUs.\n"
+        "4. **Rollout**: run the bundled (or your) simulator on held-out chains against their "
+        "MD.\n"
+        "5. **MEMnets**: slow CVs and their memory, beside TICA; select points to see frames.\n\n"
+        "Everything here is also a command (`python -m cgviz --help`) and a library call "
+        "(`cgviz.datasets`, `cgviz.io`, `cgviz.analysis`, `cgviz.mapping`, `cgviz.simulator`, "
+        "`cgviz.memnets`, `cgviz.jobs`)."
+    )
+    st.caption(f"cgviz {__version__} · compute here: {jobs.device_summary()}")
+    # The other pages' widgets and plotly charts: have the browser load their code while this
+    # page is read (cgviz.warmup), so the next page does not wait for it.
+    warm_up = warmup.warmup_html()
+    if warm_up:
+        st.html(warm_up, unsafe_allow_javascript=True)
+
+    # Most people go on to the Trajectory page, which opens on the first listed demo (as every
+    # ui.system_picker does): load it and build that page's figures (plotly's code with them)
+    # in the server's background 2 s from now, once this page is drawn (started sooner, it
+    # competes with the browser, which shares the machine's cores, and with the sending of
+    # Streamlit's code from this process). Measured in interleaved rounds: loading the demo,
+    # Trajectory page 1.78 -> 1.67 s, home 2.40 -> 2.44 s (with a 1 s delay: 2.62 s); building
+    # its figures too, Trajectory 1.42 -> 1.30 s, home 2.27 -> 2.30 s.
+    if demos:
+        preload = threading.Timer(2.0, _preload_for_next_page, args=(next(iter(demos)),))
+        preload.daemon = True
+        preload.start()
+
+
+# The sidebar: the home page and the five steps, in order, at the addresses the pages/
+# folder gave them (/Trajectory ...). Streamlit runs this file on every page's run, so it
+# imports little; each page file imports what it needs.
+PAGES = [
+    st.Page(home, title="Home", default=True),
+    st.Page("pages/1_Trajectory.py", title="1 Trajectory", url_path="Trajectory"),
+    st.Page("pages/2_Coarse_Graining.py", title="2 Coarse-Graining", url_path="Coarse_Graining"),
+    st.Page("pages/3_Training.py", title="3 Training", url_path="Training"),
+    st.Page("pages/4_Rollout.py", title="4 Rollout", url_path="Rollout"),
+    st.Page("pages/5_MEMnets.py", title="5 MEMnets", url_path="MEMnets"),
+]
+st.navigation(PAGES).run()
