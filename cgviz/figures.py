@@ -279,6 +279,39 @@ def envelope(x, y, max_points: int = 2000):
     return x[keep], y[keep]
 
 
+def _add_line(figure, x, y, name: str, color: str, window: int = 0, unit: str = "") -> bool:
+    """Add one line, thinned by :func:`envelope`. With a ``window`` above 1 (points, at most
+    the line's length) it is drawn faint under its centred running mean in bold
+    (``analysis.compute_running_mean``), named with the span the window covers in ``x``
+    (``unit`` after the number). Returns whether it was smoothed."""
+    import plotly.graph_objects as go
+
+    from cgviz.analysis import compute_running_mean
+
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    window = min(int(window), len(y))
+    thin_x, thin_y = envelope(x, y)
+    if window <= 1:
+        figure.add_trace(go.Scatter(x=thin_x, y=thin_y, mode="lines", name=str(name),
+                                    line=dict(color=color)))
+        return False
+    figure.add_trace(go.Scatter(x=thin_x, y=thin_y, mode="lines", name=str(name), opacity=0.35,
+                                line=dict(color=color, width=1)))
+    span = window * float(np.median(np.diff(x))) if len(x) > 1 else 0.0
+    # smooth over ``window`` points: five points per window draw it well
+    mean_x, mean_y = envelope(x, compute_running_mean(y, window),
+                              max_points=min(2000, max(100, 5 * len(y) // window)))
+    figure.add_trace(go.Scatter(x=mean_x, y=mean_y, mode="lines",
+                                line=dict(color=color, width=2.5),
+                                name=f"{name}, running mean ({span:.3g}{unit})"))
+    return True
+
+
+def _smoothed_legend(figure) -> None:
+    figure.update_layout(showlegend=True,
+                         legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"))
+
+
 def time_series(time_ps: np.ndarray, series: dict, y_label: str, title: str = "",
                 x_label: str = "time (ps)", running_mean: int = 0):
     """Lines over time: ``series`` maps a legend name to a (n_frames,) array.
@@ -290,32 +323,14 @@ def time_series(time_ps: np.ndarray, series: dict, y_label: str, title: str = ""
     """
     import plotly.graph_objects as go
 
-    from cgviz.analysis import compute_running_mean
-
     figure = go.Figure()
-    smoothed = False
-    for i, (name, values) in enumerate(series.items()):
-        color = BEAD_PALETTE[i % len(BEAD_PALETTE)]
-        window = min(int(running_mean), len(values))
-        x, y = envelope(time_ps, values)
-        if window <= 1:
-            figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name),
-                                        line=dict(color=color)))
-            continue
-        smoothed = True
-        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=str(name), opacity=0.35,
-                                    line=dict(color=color, width=1)))
-        span = window * float(np.median(np.diff(time_ps))) if len(time_ps) > 1 else 0.0
-        # smooth over ``window`` frames: five points per window draw it well
-        x, y = envelope(time_ps, compute_running_mean(values, window),
-                        max_points=min(2000, max(100, 5 * len(values) // window)))
-        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=color, width=2.5),
-                                    name=f"{name}, running mean ({span:.3g} ps)"))
+    smoothed = [_add_line(figure, time_ps, values, name, BEAD_PALETTE[i % len(BEAD_PALETTE)],
+                          running_mean, " ps") for i, (name, values) in enumerate(series.items())]
     figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
                          margin=dict(l=0, r=0, t=40 if title else 10, b=0),
-                         showlegend=len(series) > 1 or smoothed)
-    if smoothed:
-        figure.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"))
+                         showlegend=len(series) > 1)
+    if any(smoothed):
+        _smoothed_legend(figure)
     return figure
 
 
@@ -367,12 +382,26 @@ def mapping_3d(atom_xyz: np.ndarray, atom_bonds: np.ndarray, assignment: np.ndar
     return figure
 
 
-def overlay_lines(curves: dict, x_label: str, y_label: str, title: str = "", log_x: bool = False):
-    """Several lines on one plot: ``curves`` maps a name to (x, y)."""
+def overlay_lines(curves: dict, x_label: str, y_label: str, title: str = "", log_x: bool = False,
+                  running_mean: int = 0, unit: str = ""):
+    """Several lines on one plot: ``curves`` maps a name to (x, y).
+
+    running_mean: a window in points; each line of at least four windows is drawn faint
+    under its running mean (as in :func:`time_series`; ``unit`` names the span in x), e.g.
+    per-step training losses, while a short one (validation every N steps) stays as it is.
+    """
     import plotly.graph_objects as go
 
-    figure = go.Figure([go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=str(n))
-                        for n, (x, y) in curves.items()])
+    if running_mean <= 1:
+        figure = go.Figure([go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines",
+                                       name=str(n)) for n, (x, y) in curves.items()])
+    else:
+        figure = go.Figure()
+        smoothed = [_add_line(figure, x, y, name, BEAD_PALETTE[i % len(BEAD_PALETTE)],
+                              running_mean if len(y) >= 4 * running_mean else 0, unit)
+                    for i, (name, (x, y)) in enumerate(curves.items())]
+        if any(smoothed):
+            _smoothed_legend(figure)
     figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
                          margin=dict(l=0, r=0, t=40 if title else 10, b=0))
     if log_x:

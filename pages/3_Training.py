@@ -82,7 +82,9 @@ def watch(run_name: str) -> None:
     frame = jobs.metrics(run_name)
     curves = figures.loss_curves(frame)
     if curves:
-        ui.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves"),
+        window = max(len(y) for _, y in curves.values()) // 20  # per-step losses are noisy
+        ui.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves",
+                                              running_mean=window, unit=" steps"),
                         width="stretch", key=f"curves-{run_name}")
     a, b, c = st.columns(3)
     if a.button("Cancel", disabled=status.finished, key="cancel"):

@@ -106,3 +106,21 @@ def test_trajectory_player_frames_follow_the_molecule_centred():
     assert span[1] - span[0] < 2.0, "the axes span the molecule, not its 12 nm drift"
     raw = figures.trajectory_player(xyz, bonds, types, np.arange(5) * 10.0, center=False)
     np.testing.assert_allclose(raw.frames[4].data[1].x, xyz[4, [0, 2], 0], atol=5e-4)
+
+
+def test_overlay_lines_smooth_the_long_noisy_curves_only():
+    rng = np.random.default_rng(3)
+    steps, val_steps = np.arange(0, 3000, 10), np.arange(0, 3000, 500)
+    loss = 2.0 - steps / 3000 + rng.normal(scale=0.3, size=steps.size)  # per-step noise
+    curves = {"loss": (steps, loss), "val_loss": (val_steps, 2.0 - val_steps / 3000)}
+    fig = figures.overlay_lines(curves, "step", "loss", running_mean=15, unit=" steps")
+    raw, mean, val = fig.data
+    assert [raw.name, mean.name, val.name] == [
+        "loss", "loss, running mean (150 steps)", "val_loss"]  # 6 validation points: as is
+    assert raw.opacity < 1 and mean.line.color == raw.line.color
+    x, y = np.asarray(mean.x), np.asarray(mean.y)
+    inner = (x > 200) & (x < 2800)  # away from the shrinking windows at both ends
+    trend = 2.0 - steps / 3000
+    assert np.abs(y - (2.0 - x / 3000))[inner].max() < 0.3 < np.abs(loss - trend).max()
+    plain = figures.overlay_lines(curves, "step", "loss")
+    assert [t.name for t in plain.data] == ["loss", "val_loss"]
