@@ -214,10 +214,6 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     xyz = np.round(xyz, 3)
     base = molecule_3d(xyz[0], bonds, type_names, title=title, marker_size=marker_size)
     groups = list(_type_groups(type_names).values())
-    # Frames as plain dicts of lists: plotly checks lists several times faster than numpy
-    # arrays (the whole player, to_dict included: 0.28 s instead of 0.74 s for 200 frames
-    # of alanine dipeptide). Segments are (frame, axis, point); their NaN gaps between
-    # bonds become null in the JSON.
     # The time is an annotation each frame rewrites, not the slider's labels: plotly
     # measures every slider label when it draws the slider (0.1 s for 100 frames here).
     labels = [f"t = {t:.1f} ps" + (f" {highlight[i]}" if highlight is not None else "")
@@ -227,6 +223,10 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
         return [dict(text=labels[f], x=0.0, y=1.0, xref="paper", yref="paper",
                      xanchor="left", yanchor="top", showarrow=False, font=dict(size=13))]
 
+    # Frames as plain dicts of lists: plotly checks lists several times faster than numpy
+    # arrays (the whole player, to_dict included: 0.28 s instead of 0.74 s for 200 frames
+    # of alanine dipeptide). Segments are (frame, axis, point); their NaN gaps between
+    # bonds become null in the JSON.
     segments = _bond_segments(xyz, bonds).transpose(0, 2, 1).tolist()
     frames = []
     for f in range(xyz.shape[0]):
