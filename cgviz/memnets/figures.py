@@ -117,6 +117,10 @@ def cv_scatter(cvs: Any, color: Any = None, columns: tuple[int, int] = (0, 1),
     return figure
 
 
+#: Legends of many entries go below the plot, in rows, so a half-width chart keeps its width.
+_LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top")
+
+
 def _analyses(analyses: Any) -> list:
     return list(analyses) if isinstance(analyses, (list, tuple)) else [analyses]
 
@@ -142,7 +146,7 @@ def log_lambda_figure(analyses: Any, title: str = "") -> Any:
                                         marker=dict(color=color, size=12, symbol="star")))
     figure.update_layout(title=title or "ln lambda(tau) and the IGME fit",
                          xaxis_title=f"tau ({unit})", yaxis_title="ln lambda",
-                         margin=dict(l=0, r=0, t=40, b=0))
+                         margin=dict(l=0, r=0, t=40, b=0), legend=_LEGEND_BELOW)
     return figure
 
 
@@ -163,7 +167,7 @@ def memory_term_figure(analyses: Any, title: str = "") -> Any:
     figure.add_hline(y=0.0, line=dict(color="grey", width=1))
     figure.update_layout(title=title or "Memory term", xaxis_title=f"tau ({unit})",
                          yaxis_title=f"ln lambda/tau - log_lambda_hat (1/{unit[:-1] if unit == 'frames' else unit})",
-                         margin=dict(l=0, r=0, t=40, b=0))
+                         margin=dict(l=0, r=0, t=40, b=0), legend=_LEGEND_BELOW)
     return figure
 
 
