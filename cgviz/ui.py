@@ -243,18 +243,19 @@ def preload_trajectory_page(name: str) -> None:
     """Load demo ``name`` and build what the Trajectory page first shows of it (the views
     above, with the page's defaults), for a background thread; errors are left to the page."""
     try:
-        loaded = demo(name)
-        trajectory = loaded.trajectories[0]
-        chains = list(trajectory.topology.chains)
-        atoms = (np.array([a.index for a in chains[0].atoms]) if len(chains) > 1
-                 else np.arange(trajectory.n_atoms))  # as molecule_choice's default
-        properties = io.AtomProperties(loaded.atom_types, loaded.masses)
-        player_view(trajectory, properties.type_names, atoms)
-        rg_rmsd_views(trajectory, properties, atoms)
+        system = _demo_system(name, demo(name))
+        trajectory, atoms = system.trajectories[0], _chain_atoms(system.topology)
+        player_view(trajectory, system.properties.type_names, atoms)
+        rg_rmsd_views(trajectory, system.properties, atoms)
         if io.trajectory_summary(trajectory).has_backbone_dihedrals:
-            ramachandran_view(tuple(loaded.trajectories))
+            ramachandran_view(system.trajectories)
     except Exception:  # noqa: BLE001 - reported by the page that needs them
         pass
+
+
+def _demo_system(name: str, loaded) -> LoadedSystem:
+    return LoadedSystem(f"demo: {name}", tuple(loaded.trajectories),
+                        io.AtomProperties(loaded.atom_types, loaded.masses))
 
 
 def _load_demo(name: str) -> LoadedSystem:
@@ -265,8 +266,7 @@ def _load_demo(name: str) -> LoadedSystem:
     else:
         with st.spinner(f"Loading demo {name} ..."):
             loaded = demo(name)
-    return LoadedSystem(f"demo: {name}", tuple(loaded.trajectories),
-                        io.AtomProperties(loaded.atom_types, loaded.masses))
+    return _demo_system(name, loaded)
 
 
 def _load_paths(trajectories: tuple[str, ...], topology: str | None, label: str) -> LoadedSystem:
@@ -374,19 +374,25 @@ def _system_from_files(paths: list[Path]) -> LoadedSystem:
     return LoadedSystem(f"upload: {names}", tuple(loaded), props)
 
 
+def _chain_atoms(topology, chain: int | None = 0) -> np.ndarray:
+    """Atom indices of molecule (chain) ``chain``, or of all atoms for None or a topology of
+    one molecule. Molecule 0 is what :func:`molecule_choice` shows first."""
+    chains = list(topology.chains)
+    if chain is None or len(chains) <= 1:
+        return np.arange(topology.n_atoms)
+    return np.array([a.index for a in chains[chain].atoms])
+
+
 def molecule_choice(system: LoadedSystem, key: str) -> np.ndarray:
     """For systems of several molecules, let the user pick one (or all); returns atom indices."""
     import streamlit as st
 
     chains = list(system.topology.chains)
     if len(chains) <= 1:
-        return np.arange(system.topology.n_atoms)
+        return _chain_atoms(system.topology)
     options = ["all"] + [f"molecule {c.index + 1} ({c.n_atoms} atoms)" for c in chains]
-    choice = st.selectbox("Molecule", options, index=1, key=key)
-    if choice == "all":
-        return np.arange(system.topology.n_atoms)
-    chain = chains[options.index(choice) - 1]
-    return np.array([a.index for a in chain.atoms])
+    choice = st.selectbox("Molecule", options, index=1, key=key)  # molecule 0 first
+    return _chain_atoms(system.topology, None if choice == "all" else options.index(choice) - 1)
 
 
 def bead_files_zip(mapping, trajectories, stem: str = "beads") -> bytes:
