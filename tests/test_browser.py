@@ -108,8 +108,11 @@ def test_home_shows_its_pictures_then_the_trajectory_page_reuses_the_code_it_loa
             assert page.evaluate(fetches, warmed) == [1] * len(warmed), "fetched again"
             # The player plays: its time readout (an annotation each frame rewrites) moves on.
             player = charts.first
-            clock = player.locator(".annotation-text")
+            # the first annotation is the clock, the second the atom colour key
+            clock = player.locator(".annotation-text").first
             assert clock.text_content() == "t = 0.0 ps"
+            key = player.locator(".annotation-text").nth(1).text_content()
+            assert {"C", "N", "O"} <= set(key.replace("●", " ").split()), key
             player.locator(".updatemenu-button").first.click()  # ▶ Play
             page.wait_for_function(  # plotly redraws the annotation: look it up each time
                 "() => { const t = document.querySelector("

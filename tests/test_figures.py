@@ -10,15 +10,22 @@ from cgviz import figures
 def test_molecule_3d_draws_every_atom_and_bond_once():
     xyz = np.array([[0, 0, 0], [0.1, 0, 0], [0.2, 0.1, 0], [0.3, 0.1, 0.1]], dtype=float)
     bonds = np.array([[0, 1], [1, 2], [2, 3]])
-    fig = figures.molecule_3d(xyz, bonds, ["B1", "S1", "B1", "S2"])
-    bond_trace, *atom_traces = fig.data
+    types = ["B1", "S1", "B1", "S2"]
+    fig = figures.molecule_3d(xyz, bonds, types)
+    bond_trace, atom_trace = fig.data  # all atoms in one WebGL trace: one set of shaders
     # Bond segments: start, end, gap per bond.
     assert len(bond_trace.x) == 3 * len(bonds)
     np.testing.assert_allclose(bond_trace.x[0::3], xyz[bonds[:, 0], 0])
     np.testing.assert_allclose(bond_trace.x[1::3], xyz[bonds[:, 1], 0])
-    assert [t.name for t in atom_traces] == ["B1", "S1", "S2"]
-    assert sum(len(t.x) for t in atom_traces) == len(xyz)
-    assert atom_traces[0].marker.color == figures.TYPE_COLORS["B1"]
+    np.testing.assert_allclose(np.c_[atom_trace.x, atom_trace.y, atom_trace.z], xyz)
+    assert list(atom_trace.marker.color) == [figures.color_for_type(t) for t in types]
+    assert atom_trace.marker.color[0] == figures.TYPE_COLORS["B1"]
+    assert list(atom_trace.text) == ["B1 #0", "S1 #1", "B1 #2", "S2 #3"]
+    # the colour key: each type once, in order of first appearance, in its colour
+    (key,) = fig.layout.annotations
+    rows = key.text.split("<br>")
+    assert [row.rsplit(" ", 1)[1] for row in rows] == ["B1", "S1", "S2"]
+    assert figures.color_for_type("S2") in rows[2]
 
 
 def test_unknown_types_get_stable_distinct_colours():
@@ -95,17 +102,21 @@ def test_trajectory_player_frames_follow_the_molecule_centred():
     assert [f.layout.annotations[0].text for f in fig.frames] == [
         f"t = {t:.1f} ps" for t in np.arange(5) * 10.0]
     assert fig.layout.annotations[0].text == "t = 0.0 ps"
+    # a frame's annotations replace the figure's: each keeps the colour key
+    key = fig.layout.annotations[1].text
+    assert key.count("<br>") == 2 and {f.layout.annotations[1].text for f in fig.frames} == {key}
     assert {step.label for step in fig.layout.sliders[0].steps} == {""}
     centred = shape - shape.mean(0)
     for frame in fig.frames:
-        carbons = frame.data[1]  # bonds first, then one trace per type: C, N, O
-        np.testing.assert_allclose(carbons.x, centred[[0, 2], 0], atol=5e-4)  # to 0.001 nm
+        bond_trace, atom_trace = frame.data  # bonds first, then all atoms
+        np.testing.assert_allclose(np.c_[atom_trace.x, atom_trace.y, atom_trace.z], centred,
+                                   atol=5e-4)  # to 0.001 nm
     milli = np.asarray(fig.frames[2].data[0].x, dtype=float) * 1000  # bonds, NaN gaps
     assert np.allclose(milli[~np.isnan(milli)], np.round(milli[~np.isnan(milli)]))
     span = fig.layout.scene.xaxis.range
     assert span[1] - span[0] < 2.0, "the axes span the molecule, not its 12 nm drift"
     raw = figures.trajectory_player(xyz, bonds, types, np.arange(5) * 10.0, center=False)
-    np.testing.assert_allclose(raw.frames[4].data[1].x, xyz[4, [0, 2], 0], atol=5e-4)
+    np.testing.assert_allclose(raw.frames[4].data[1].x, xyz[4, :, 0], atol=5e-4)
 
 
 def test_overlay_lines_smooth_the_long_noisy_curves_only():
