@@ -82,9 +82,20 @@ def _molecule_scene(ranges=None) -> dict:
     """A 3-D scene for molecules: no axes (as in molecular viewers, and about a third less
     WebGL work to draw, which a software renderer feels), true proportions.
 
+    The axes are on but with every part switched off, no tick and no title, rather than
+    ``visible=False``: plotly's 3-D axes turn each tick label and title, hidden or not,
+    into triangles by drawing it on an 8192 x 1024 canvas (then cached for the page), and
+    hidden axes keep default titles and ticks ("x", "-0.5" ...): eight such texts for the
+    first molecule a page shows, one here. Measured on the alanine player (standalone
+    plotly.js, software WebGL, median of 8): first draw 0.62 s -> 0.52 s, each played
+    frame 52 -> 47 ms.
+
     ``ranges``: optional fixed (low, high) nm per axis, e.g. for a player whose frames move.
     """
-    axes = [dict(visible=False) if ranges is None else dict(visible=False, range=list(r))
+    bare = dict(visible=True, title=dict(text=""), tickmode="array", tickvals=[], ticks="",
+                showticklabels=False, showgrid=False, zeroline=False, showline=False,
+                showbackground=False, showspikes=False)
+    axes = [dict(bare) if ranges is None else dict(bare, range=list(r))
             for r in (ranges or [None] * 3)]
     scene = dict(xaxis=axes[0], yaxis=axes[1], zaxis=axes[2],
                  aspectmode="data" if ranges is None else "cube")

@@ -28,6 +28,24 @@ def test_molecule_3d_draws_every_atom_and_bond_once():
     assert figures.color_for_type("S2") in rows[2]
 
 
+def test_molecule_scenes_have_no_axis_text_to_draw():
+    """plotly turns every 3-D tick label and axis title, shown or not, into triangles (on
+    an 8192 x 1024 canvas, slow on a software renderer): the molecule scenes have none."""
+    xyz = np.array([[0, 0, 0], [0.1, 0, 0], [0.2, 0.1, 0]], dtype=float)
+    bonds = np.array([[0, 1], [1, 2]])
+    scenes = [figures.molecule_3d(xyz, bonds, ["C", "N", "O"]).layout.scene,
+              figures.trajectory_player(np.stack([xyz, xyz + 0.1]), bonds, ["C", "N", "O"],
+                                        np.arange(2.0)).layout.scene,
+              figures.mapping_3d(xyz, bonds, np.array([0, 0, 1]), xyz[[0, 2]],
+                                 np.array([[0, 1]])).layout.scene]
+    for scene in scenes:
+        for axis in (scene.xaxis, scene.yaxis, scene.zaxis):
+            assert axis.tickmode == "array" and tuple(axis.tickvals) == ()
+            assert axis.title.text == ""  # a hidden axis (visible=False) would say "x"
+            assert not (axis.showticklabels or axis.showgrid or axis.showline
+                        or axis.showbackground or axis.zeroline or axis.showspikes)
+
+
 def test_unknown_types_get_stable_distinct_colours():
     assert figures.color_for_type("XYZ") == figures.color_for_type("XYZ")
     assert figures.color_for_type("B1") != figures.color_for_type("S1")
