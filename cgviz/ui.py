@@ -101,8 +101,9 @@ def plotly_chart(figure, where=None, title: str | None = None, **kwargs):
     if title:
         where.markdown(f"**{_markdown_literal(title)}**")
     if any("xaxis" in trace for trace in figure.data):  # cartesian traces (not 3-D ones)
-        figure.update_xaxes(ticklabeloverflow="allow")
-        figure.update_yaxes(ticklabeloverflow="allow")
+        for axis in (*figure.select_xaxes(), *figure.select_yaxes()):
+            if axis.ticklabeloverflow != "allow":  # shared figures are changed once only
+                axis.ticklabeloverflow = "allow"
     return where.plotly_chart(figure, **kwargs)
 
 
