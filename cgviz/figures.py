@@ -46,7 +46,7 @@ def _bond_segments(xyz: np.ndarray, bonds) -> np.ndarray:
 
 
 def _type_groups(type_names) -> dict[str, list[int]]:
-    """Atom indices per type name, in order of first appearance (one trace per type)."""
+    """Atom indices per type name, in order of first appearance."""
     groups: dict[str, list[int]] = {}
     for i, name in enumerate(type_names):
         groups.setdefault(name, []).append(i)
@@ -224,7 +224,7 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     ----------
     xyz: (n_frames, n_atoms, 3) positions in nm (already strided to the frames to show).
     bonds: (n_bonds, 2) atom index pairs.
-    type_names: per-atom type names (colour and legend).
+    type_names: per-atom type names (colour, and the key in the top right corner).
     time_ps: (n_frames,) times, shown in the scene's corner for the frame on view.
     highlight: optional per-frame labels appended to that time.
     center: put every frame's centre of geometry at the origin, as molecular viewers do,
@@ -243,16 +243,16 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
     # 0.001 nm is far below what a picture shows; the JSON is less than half as long
     xyz = np.round(xyz, 3)
     base = molecule_3d(xyz[0], bonds, type_names, title=title, marker_size=marker_size)
-    key = _type_key(type_names)
     # The time is an annotation each frame rewrites, not the slider's labels: plotly
     # measures every slider label when it draws the slider (0.1 s for 100 frames here).
-    # A frame's annotations replace the figure's, so each frame carries the colour key too.
+    # plotly updates the figure's annotations from a frame's one by one, so a frame holds
+    # only the clock (first) and molecule_3d's colour key (second) stays as it is.
     labels = [f"t = {t:.1f} ps" + (f" {highlight[i]}" if highlight is not None else "")
               for i, t in enumerate(np.asarray(time_ps, dtype=float))]
 
-    def clock(f: int) -> list[dict]:
-        return [dict(text=labels[f], x=0.0, y=1.0, xref="paper", yref="paper",
-                     xanchor="left", yanchor="top", showarrow=False, font=dict(size=13)), key]
+    def clock(f: int) -> dict:
+        return dict(text=labels[f], x=0.0, y=1.0, xref="paper", yref="paper",
+                    xanchor="left", yanchor="top", showarrow=False, font=dict(size=13))
 
     # Frames as plain dicts of lists: plotly checks lists several times faster than numpy
     # arrays (the whole player, to_dict included: 0.28 s instead of 0.74 s for 200 frames
@@ -265,11 +265,11 @@ def trajectory_player(xyz: np.ndarray, bonds: np.ndarray, type_names, time_ps: n
         traces = [dict(type="scatter3d", x=segments[f][0], y=segments[f][1],
                        z=segments[f][2]),
                   dict(type="scatter3d", x=atoms[f][0], y=atoms[f][1], z=atoms[f][2])]
-        frames.append(dict(data=traces, name=str(f), layout=dict(annotations=clock(f))))
+        frames.append(dict(data=traces, name=str(f), layout=dict(annotations=[clock(f)])))
     base = go.Figure(data=base.data, layout=base.layout, frames=frames)
     lo, hi = xyz.reshape(-1, 3).min(0), xyz.reshape(-1, 3).max(0)
     pad = 0.05 * float(max(hi - lo)) + 0.1
-    base.layout.annotations = clock(0)  # assigned: update_layout would merge into the key
+    base.layout.annotations = [clock(0), *base.layout.annotations]  # then the key
     base.update_layout(
         scene=_molecule_scene([(lo[i] - pad, hi[i] + pad) for i in range(3)]),
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=0.0,

@@ -119,6 +119,8 @@ def test_home_shows_its_pictures_then_the_trajectory_page_reuses_the_code_it_loa
                 "'[data-testid=\"stPlotlyChart\"] .annotation-text');"
                 " return t && /^t = [0-9.]+ ps$/.test(t.textContent)"
                 " && t.textContent !== 't = 0.0 ps'; }", timeout=30_000)
+            # frames rewrite only the clock: the colour key stays through playing
+            assert player.locator(".annotation-text").nth(1).text_content() == key
             assert not errors, errors
         finally:
             page.close()
