@@ -40,6 +40,7 @@ import mdtraj as md
 import numpy as np
 
 from cgviz.errors import CgvizError
+from cgviz.io import safety
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -77,11 +78,16 @@ TopologyLike = Union[PathLike, md.Topology, md.Trajectory]
 # ---------------------------------------------------------------------------------------
 
 
+#: Formats that only list other paths for mdtraj to read (a DESRES ``.stk`` names ``.dtr``
+#: folders anywhere on the server): never accepted from a user (``docs/security.md``).
+_INDIRECTION_EXTENSIONS = (".stk",)
+
+
 def _registry_extensions() -> tuple[str, ...]:
     try:
         from mdtraj.formats.registry import FormatRegistry
 
-        found = tuple(sorted(FormatRegistry.loaders))
+        found = tuple(sorted(set(FormatRegistry.loaders) - set(_INDIRECTION_EXTENSIONS)))
     except Exception:  # pragma: no cover - depends on mdtraj internals
         found = ()
     return found or (
@@ -126,6 +132,30 @@ _NOISY_WARNINGS = (
     ".*consider installing netCDF4.*",
     "Unlikely unit cell vectors detected",
 )
+
+
+#: HDF5-based formats: PyTables opens them, so each is inspected first (:mod:`.safety`).
+HDF5_EXTENSIONS: tuple[str, ...] = (".h5", ".hdf5", ".lh5")
+
+
+def _read_untrusted(path: Path, read: Any) -> Any:
+    """Run ``read()`` (an mdtraj reader of ``path``) so that the file cannot run code.
+
+    HDF5 content (by extension or by its signature) is inspected with h5py first; then the
+    reader runs with unpickling of any global forbidden (:func:`safety.forbid_unpickling`).
+    """
+    if _extension(path) in HDF5_EXTENSIONS or safety.is_hdf5(path):
+        safety.check_hdf5(path)
+    try:
+        with safety.forbid_unpickling():
+            return read()
+    except safety.UnsafeFileError as refused:
+        raise CgvizError(
+            f"File '{path}' was refused: reading it would unpickle the Python object "
+            f"'{refused}', which can run code.",
+            hint="cgviz never unpickles data files. Write the data again as plain arrays "
+            "(e.g. .xtc/.dcd with a .pdb topology, or mdtraj's save_hdf5).",
+        ) from None
 
 
 def _extension(path: PathLike) -> str:
@@ -411,11 +441,16 @@ def _probe_atom_count(path: Path) -> int | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with md.open(str(path)) as handle:
-                data = handle.read(n_frames=1)
+            def first_frame() -> Any:
+                with md.open(str(path)) as handle:
+                    return handle.read(n_frames=1)
+
+            data = _read_untrusted(path, first_frame)
         xyz = data[0] if isinstance(data, tuple) else data
         xyz = np.asarray(xyz)
         return int(xyz.shape[1]) if xyz.ndim == 3 and xyz.shape[0] > 0 else None
+    except CgvizError:
+        raise
     except Exception:
         return None
 
@@ -459,8 +494,8 @@ def _resolve_topology(topology: TopologyLike | None) -> _Topology | None:
         with warnings.catch_warnings():
             for message in _NOISY_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            loaded = md.load_topology(str(path))
-    except MemoryError:
+            loaded = _read_untrusted(path, lambda: md.load_topology(str(path)))
+    except (MemoryError, CgvizError):
         raise
     except Exception as error:
         raise CgvizError(
@@ -658,8 +693,8 @@ def _load_coordinate_file(
         with warnings.catch_warnings():
             for message in _NOISY_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            trajectory = md.load(str(path), **kwargs)
-    except MemoryError:
+            trajectory = _read_untrusted(path, lambda: md.load(str(path), **kwargs))
+    except (MemoryError, CgvizError):
         raise
     except Exception as error:
         text = str(error)
