@@ -7,8 +7,13 @@ switch or an error elsewhere loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
+import shutil
 import tempfile
+import time
 import threading
 import weakref
 from collections import OrderedDict
@@ -48,14 +53,44 @@ class LoadedSystem:
 
 
 def show_error(error: Exception, what: str = "") -> None:
-    """Show a user error with ``st.error`` (problem, then the hint on its own line)."""
+    """Show a user error with ``st.error`` (problem, then the hint on its own line).
+
+    The message is shown as text (:func:`markdown_text`): file names and paths in it are
+    never read as markdown or HTML."""
     import streamlit as st
 
     prefix = f"{what}: " if what else ""
     if isinstance(error, CgvizError) and error.hint:
-        st.error(f"{prefix}{error.problem}\n\n**What to do:** {error.hint}")
+        st.error(f"{prefix}{markdown_text(error.problem)}\n\n**What to do:** "
+                 f"{markdown_text(error.hint)}")
     else:
-        st.error(f"{prefix}{error}")
+        st.error(f"{prefix}{markdown_text(str(error))}")
+
+
+#: Marks that Streamlit's markdown reads anywhere in a line: CommonMark's emphasis, code,
+#: links, HTML and entities, GitHub's tables and strikethrough, Streamlit's LaTeX ($),
+#: colour directives and emoji / icon shortcodes (:name:).
+_INLINE_SPECIAL = set("\\`*_[]<>$|~:&")
+#: and marks it reads at the start of a line: headings, lists, quotes, rules, setext.
+_LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+(?=[.)]))")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` for a markdown element (``st.markdown``, ``st.error``, ``st.subheader``,
+    ...), shown as typed: every mark that markdown, HTML or Streamlit would read is
+    escaped with a backslash, so ``<b>x</b>.pdb`` or ``C:\\runs\\a_b.xtc`` show as
+    they are named. Text only, never for a markdown that should render."""
+    escaped = "".join("\\" + c if c in _INLINE_SPECIAL else c for c in str(text))
+    lines = []
+    for line in escaped.split("\n"):
+        match = _LINE_START.match(line)
+        if match:
+            start = match.end(1)
+            if match.group(2).isdigit():  # "1." or "1)": escape the mark after the number
+                start = match.end(2)
+            line = line[:start] + "\\" + line[start:]
+        lines.append(line)
+    return "\n".join(lines)
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$")
@@ -291,39 +326,144 @@ def _load_paths(trajectories: tuple[str, ...], topology: str | None, label: str)
     return LoadedSystem(label, loaded, props)
 
 
-def _save_uploads(files) -> dict[str, Path]:
-    """Write uploaded files to a per-content temporary folder; returns name -> path."""
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode())
-        digest.update(f.getbuffer())
-    folder = Path(tempfile.gettempdir()) / "cgviz-uploads" / digest.hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = {}
-    for f in files:
-        path = folder / Path(f.name).name
-        if not path.exists():
+#: Where uploads are written while they load (each load its own private folder).
+UPLOADS_DIR = Path(tempfile.gettempdir()) / "cgviz-uploads"
+#: The environment variable that caps the MB of uploads this server holds on disk at once
+#: (all sessions together), and its default.
+UPLOAD_TOTAL_VARIABLE = "CGVIZ_UPLOAD_TOTAL_MB"
+UPLOAD_TOTAL_MB = 2000
+_UPLOADS_LOCK = threading.Lock()
+_uploads_on_disk = 0  # bytes that loads of this process hold in UPLOADS_DIR now
+_STALE_UPLOAD_S = 24 * 3600  # a folder this old is left by a server that died mid-load
+
+
+def upload_total_limit() -> int:
+    """The most bytes of uploads held on disk at once (``$CGVIZ_UPLOAD_TOTAL_MB``)."""
+    try:
+        megabytes = float(os.environ.get(UPLOAD_TOTAL_VARIABLE, UPLOAD_TOTAL_MB))
+    except ValueError:
+        megabytes = UPLOAD_TOTAL_MB
+    return max(0, int(megabytes * 1024 * 1024))
+
+
+def _size_text(n_bytes: int) -> str:
+    return (f"{n_bytes / 2**20:,.1f} MB" if n_bytes >= 2**20 / 10
+            else f"{n_bytes / 1024:,.1f} kB")
+
+
+def _upload_name(name: str) -> str:
+    """The base name an upload is written under: never a folder, never outside its own."""
+    base = Path(str(name).replace("\\", "/").replace("\x00", "")).name
+    return base if base not in ("", ".", "..") else "upload"
+
+
+def _sweep_stale_uploads() -> None:
+    """Remove upload folders that a server that stopped mid-load left behind."""
+    try:
+        entries = list(UPLOADS_DIR.iterdir())
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        try:
+            if now - entry.lstat().st_mtime > _STALE_UPLOAD_S:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _as_upload_names(error: CgvizError, saved: dict[str, Path]) -> CgvizError:
+    """``error`` with the server's temporary paths of uploads replaced by their names."""
+    def named(text):
+        if text is None:
+            return None
+        for name, path in sorted(saved.items(), key=lambda item: -len(str(item[1]))):
+            text = text.replace(str(path), name)
+        for path in saved.values():
+            text = text.replace(str(path.parent) + os.sep, "").replace(str(path.parent),
+                                                                       "the upload")
+        return text
+
+    return CgvizError(named(error.problem), hint=named(error.hint))
+
+
+@contextlib.contextmanager
+def saved_uploads(files):
+    """Uploaded files (Streamlit's ``UploadedFile``) written to a private temporary folder
+    for as long as the ``with`` block loads them: yields name -> path, then removes the
+    folder, so no upload outlives its load (the loaded system lives in the session). A
+    ``CgvizError`` raised inside names the uploads, never their paths on the server.
+
+    Raises ``CgvizError`` when the files, with what other loads hold on disk now, exceed
+    :func:`upload_total_limit`."""
+    global _uploads_on_disk
+    files = list(files)
+    size = sum(int(f.size) for f in files)
+    limit = upload_total_limit()
+    with _UPLOADS_LOCK:
+        if _uploads_on_disk + size > limit:
+            busy = _uploads_on_disk
+            raise CgvizError(
+                f"These files hold {_size_text(size)}; this server takes at most "
+                f"{_size_text(limit)} of uploads at a time"
+                + (f" ({_size_text(busy)} are loading for others now)." if busy else "."),
+                hint="Upload fewer or smaller files (e.g. a strided trajectory), try again "
+                     f"later, or ask the operator to raise {UPLOAD_TOTAL_VARIABLE}.")
+        _uploads_on_disk += size
+    folder = None
+    try:
+        _sweep_stale_uploads()
+        try:
+            UPLOADS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="load-", dir=UPLOADS_DIR))
+        except OSError:  # another user's folder: a private one beside it
+            folder = Path(tempfile.mkdtemp(prefix="cgviz-upload-"))
+        saved = {}
+        for f in files:
+            path = folder / _upload_name(f.name)
             path.write_bytes(f.getbuffer())
-        saved[f.name] = path
-    return saved
+            saved[f.name] = path
+        try:
+            yield saved
+        except CgvizError as error:
+            raise _as_upload_names(error, saved) from None
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        with _UPLOADS_LOCK:
+            _uploads_on_disk -= size
+
+
+def _source_index(current) -> int:
+    """The picker's source for the system in use: 0 demo, 1 upload, 2 server path."""
+    if current is None:
+        return 0
+    return {"upload: ": 1, "files: ": 2}.get(current.label[:7], 0)
 
 
 def system_picker(key: str = "picker") -> LoadedSystem | None:
-    """Sidebar-free picker: a demo, uploaded files, or paths on the server.
+    """Sidebar-free picker: a demo, uploaded files, or (where the operator allows it,
+    :mod:`cgviz.paths`) paths on the server. It opens on the source of the system in use,
+    and says which system that is.
 
     The chosen system is kept in ``st.session_state[SYSTEM_KEY]`` and returned; a failed
     load shows ``st.error`` and keeps the previous system.
     """
     import streamlit as st
 
-    from cgviz import datasets
+    from cgviz import datasets, paths
 
-    source = st.radio("Source", ["Demo data", "Upload files", "Path on the server"],
+    sources = ["Demo data", "Upload files"] + (["Path on the server"] if paths.enabled()
+                                               else [])
+    current = st.session_state.get(SYSTEM_KEY)
+    source = st.radio("Source", sources, index=min(_source_index(current), len(sources) - 1),
                       horizontal=True, key=f"{key}.source")
     try:
         if source == "Demo data":
             names = [d.name for d in datasets.list_demos()]
-            current = st.session_state.get(SYSTEM_KEY)
             default = 0
             if current is not None and current.label.startswith("demo: "):
                 default = names.index(current.label[6:]) if current.label[6:] in names else 0
@@ -340,29 +480,69 @@ def system_picker(key: str = "picker") -> LoadedSystem | None:
                 "model's .atoms.json sidecar may come along.",
                 accept_multiple_files=True, key=f"{key}.upload")
             if files and st.button("Load upload", key=f"{key}.load_upload", type="primary"):
-                saved = _save_uploads(files)
-                st.session_state[SYSTEM_KEY] = _system_from_files(list(saved.values()))
+                with st.spinner("Loading the upload ..."), saved_uploads(files) as saved:
+                    st.session_state[SYSTEM_KEY] = _system_from_files(list(saved.values()),
+                                                                      list(saved))
         else:
-            paths = st.text_input("Trajectory file(s) on the server, comma-separated",
-                                  key=f"{key}.paths")
+            roots = ", ".join(str(r) for r in paths.allowed_roots())
+            traj_paths = st.text_input(
+                "Trajectory file(s) on the server, comma-separated", key=f"{key}.paths",
+                help=f"Files inside {roots} (the folders this server shares).")
             topology = st.text_input("Topology file (for .xtc, .dcd, .trr, ...)",
                                      key=f"{key}.topology")
             if st.button("Load files", key=f"{key}.load_paths", type="primary"):
-                chosen = tuple(p.strip() for p in paths.split(",") if p.strip())
+                chosen = tuple(p.strip() for p in traj_paths.split(",") if p.strip())
                 if not chosen:
                     raise CgvizError("Give at least one trajectory path.")
+                resolved = tuple(str(paths.confine(p)) for p in chosen)
+                top = str(paths.confine(topology)) if topology.strip() else None
                 st.session_state[SYSTEM_KEY] = _load_paths(
-                    chosen, topology.strip() or None, f"files: {', '.join(chosen)}")
+                    resolved, top, f"files: {', '.join(chosen)}")
     except CgvizError as error:
         show_error(error, "Could not load that")
-    return st.session_state.get(SYSTEM_KEY)
+    system = st.session_state.get(SYSTEM_KEY)
+    if system is not None:
+        st.caption(f"In use: **{markdown_text(system.label)}**")
+    return system
+
+
+def load_mapping_upload(upload, topology, properties=None):
+    """The ``CGMapping`` in an uploaded file (``UploadedFile``): a mapping saved by cgviz
+    (``.json``/``.npz``) or an assignment array (``.npy``, bead index per atom), checked
+    against ``topology``. Raises ``CgvizError`` for anything else (e.g. an array of Python
+    objects, which is never unpickled)."""
+    from cgviz import mapping
+
+    with saved_uploads([upload]) as saved:
+        path = saved[upload.name]
+        if path.suffix.lower() == ".npy":
+            try:
+                assignment = np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                objects = "allow_pickle" in str(error) or "Object arrays" in str(error)
+                raise CgvizError(
+                    f"{upload.name} is not an array of bead indices: "
+                    + ("it holds Python objects, which are never loaded (that could run "
+                       "code)." if objects else "it is not a readable .npy file."),
+                    hint="Save a plain integer array, one bead index per atom: "
+                         "np.save('mapping.npy', np.asarray(assignment, dtype=int)).") from None
+            if not isinstance(assignment, np.ndarray) or assignment.dtype.kind not in "iuf":
+                raise CgvizError(
+                    f"{upload.name} holds {getattr(assignment, 'dtype', 'no')} values, not "
+                    "bead indices.",
+                    hint="Save a plain integer array, one bead index per atom.")
+            return mapping.mapping_from_assignment(topology, assignment, properties=properties)
+        cg = mapping.load_mapping(path)
+        cg.check_topology(topology)
+        return cg
 
 
 _TOPOLOGY_FIRST = (".pdb", ".gro", ".prmtop", ".psf", ".mol2", ".h5")
 
 
-def _system_from_files(paths: list[Path]) -> LoadedSystem:
-    """Split uploaded files into topology, trajectories and sidecar, then load them."""
+def _system_from_files(paths: list[Path], names: list[str] | None = None) -> LoadedSystem:
+    """Split uploaded files into topology, trajectories and sidecar, then load them;
+    ``names`` are the files' names as uploaded (default: the paths' names)."""
     sidecars = [p for p in paths if p.name.endswith(".atoms.json")]
     others = [p for p in paths if p not in sidecars]
     coordinate_only = [p for p in others if p.suffix.lower() not in _TOPOLOGY_FIRST]
@@ -379,8 +559,8 @@ def _system_from_files(paths: list[Path]) -> LoadedSystem:
                                    topology=str(topology) if topology else None,
                                    sidecar=str(sidecars[0]) if sidecars else None,
                                    concatenate=False)
-    names = ", ".join(p.name for p in paths)
-    return LoadedSystem(f"upload: {names}", tuple(loaded), props)
+    shown = ", ".join(names if names is not None else [p.name for p in paths])
+    return LoadedSystem(f"upload: {shown}", tuple(loaded), props)
 
 
 def _chain_atoms(topology, chain: int | None = 0) -> np.ndarray:

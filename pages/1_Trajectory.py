@@ -16,7 +16,7 @@ if system is None:
 summary = io.trajectory_summary(system.trajectories[0])
 n_traj = len(system.trajectories)
 total_ps = sum(io.trajectory_summary(t).total_time_ps or 0.0 for t in system.trajectories)
-st.subheader(system.label)
+st.subheader(ui.markdown_text(system.label))
 cols = st.columns(6)
 cols[0].metric("atoms", summary.n_atoms)
 cols[1].metric("residues", summary.n_residues)

@@ -32,14 +32,7 @@ try:
                                   "array (.npy: bead index per atom)", type=["json", "npz", "npy"])
         if upload is None:
             st.stop()
-        path = ui._save_uploads([upload])[upload.name]
-        if path.suffix == ".npy":
-            assignment = np.load(path, allow_pickle=False)
-            cg = mapping.mapping_from_assignment(topology, assignment,
-                                                 properties=system.properties)
-        else:
-            cg = mapping.load_mapping(path)
-            cg.check_topology(topology)
+        cg = ui.load_mapping_upload(upload, topology, system.properties)
 except CgvizError as error:
     ui.show_error(error, "This mapping cannot be built")
     st.stop()

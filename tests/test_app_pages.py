@@ -105,8 +105,11 @@ def test_trajectory_page_polymer_demo_picks_one_molecule():
     assert charts(at) == 3  # no backbone dihedrals in a bead model
 
 
-def test_trajectory_page_bad_files_show_an_error_and_keep_the_loaded_system(tmp_path):
+def test_trajectory_page_bad_files_show_an_error_and_keep_the_loaded_system(tmp_path,
+                                                                           monkeypatch):
     paths = datasets.demo_paths("alanine-dipeptide")
+    monkeypatch.setenv("CGVIZ_SERVER_ROOTS", os.pathsep.join(
+        [str(tmp_path), str(Path(paths["topology"]).parent)]))
     corrupt = tmp_path / "broken.xtc"
     corrupt.write_bytes(os.urandom(3000))
     other = tmp_path / "other.pdb"
