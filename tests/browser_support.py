@@ -29,7 +29,14 @@ PAGES = {
     "rollout": ("/Rollout", "Run rollout", "steps done"),
     "memnets": ("/MEMnets", "Train MEMnets here", "Linked view"),
 }
-IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+#: No script running: the app says so in its own state (``data-test-script-state`` of
+#: ``stApp``: "initial" before the first run, then "running" / "notRunning") and shows no
+#: running indicator (``stStatusWidget``, with its Stop button: the config's
+#: ``client.toolbarMode`` must not be "minimal", which hides it). Right after a click the
+#: app is still idle, its rerun not started yet: wait for that run with :class:`ScriptRuns`.
+IDLE = ("(() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return !!app && app.dataset.testScriptState === 'notRunning'"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); })()")
 #: a page's look: title, element count, plotly charts, charts drawn, script running, the
 #: number of SVG nodes the charts hold (so a chart redrawn with other data counts), images,
 #: images decoded
@@ -62,6 +69,51 @@ CHANGE_CLOCK = """() => {
   document.addEventListener('load', note, true);  // an image decoded (no DOM change)
   note();
 }""" % STATE
+
+
+class ScriptRuns:
+    """The script runs a page's app finished, counted from the server's own messages on the
+    page's websocket (Streamlit's ``ForwardMsg``: ``new_session`` starts a run,
+    ``script_finished`` ends one; a run stopped early for a rerun is not counted). Attach
+    before ``goto``. :meth:`after` does something and waits for the run it started."""
+
+    def __init__(self, page):
+        self.page, self.finished, self.running = page, 0, False
+        page.on("websocket", self._socket)
+
+    def _socket(self, socket) -> None:
+        if socket.url.endswith("/_stcore/stream"):
+            socket.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        message = ForwardMsg.FromString(payload)
+        kind = message.WhichOneof("type")
+        if kind == "new_session":
+            self.running = True
+        elif kind == "script_finished" and (
+                message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN):
+            self.running = False
+            self.finished += 1
+
+    def wait(self, more_than: int, timeout_s: float = 120.0) -> None:
+        """Wait until more than ``more_than`` runs finished and none is running."""
+        deadline = time.time() + timeout_s
+        while self.finished <= more_than or self.running:
+            if time.time() > deadline:
+                raise TimeoutError(f"no script run finished in {timeout_s} s "
+                                   f"({self.finished} finished, running: {self.running})")
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the frames
+
+    def after(self, action, timeout_s: float = 120.0):
+        """``action()``, then wait for the script run it started to finish."""
+        before = self.finished
+        result = action()
+        self.wait(before, timeout_s)
+        return result
 
 
 def page_title(name: str) -> str:

@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from browser_support import (IDLE, PAGES, new_app_page, page_title, streamlit_server, visit,
-                             wait_until_settled)
+from browser_support import (IDLE, PAGES, ScriptRuns, new_app_page, page_title,
+                             streamlit_server, visit, wait_until_settled)
 
 pytestmark = pytest.mark.slow
 LOCAL = {"127.0.0.1", "localhost", ""}
@@ -126,6 +126,32 @@ def test_home_shows_its_pictures_then_the_trajectory_page_reuses_the_code_it_loa
             page.close()
 
 
+def test_the_running_indicator_and_its_stop_button_show_while_a_script_runs(browser):
+    """Streamlit's status widget ("Running...", Stop) is there while a script runs and gone
+    when it is done: the config keeps it (client.toolbarMode "minimal" hides it), and it is
+    what IDLE reads."""
+    with streamlit_server() as url:
+        page = new_app_page(browser, viewport={"width": 1280, "height": 1500})
+        runs = ScriptRuns(page)
+        try:
+            page.goto(url + "/MEMnets")
+            runs.wait(0)
+            wait_until_settled(page, time.time(), page_title("memnets"))
+            assert page.evaluate(IDLE)
+            before = runs.finished
+            page.get_by_role("button", name="Train MEMnets here").click()
+            status = page.locator("[data-testid='stStatusWidget']")
+            status.wait_for(timeout=60_000)  # training takes seconds: shown meanwhile
+            assert runs.running and not page.evaluate(IDLE)
+            assert status.get_by_role("button", name="Stop").is_visible()
+            runs.wait(before, timeout_s=300)
+            page.wait_for_function(IDLE, timeout=60_000)
+            assert not status.count()
+            assert page.get_by_text("Linked view").count()
+        finally:
+            page.close()
+
+
 def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
     """What a new user does: a bad upload gets a clear error, a CPU run is launched and
     watched until it completes, and a selection in the CV plot shows those frames in 3-D."""
@@ -136,6 +162,7 @@ def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
     broken.write_bytes(b"\x00\x00\x07\xcb" + os.urandom(4000))
     with streamlit_server(env={"CGVIZ_RUNS_DIR": str(tmp_path / "runs")}) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 2300})
+        runs = ScriptRuns(page)
         try:
             # 1. A corrupt upload: st.error with a hint, and the page stays up.
             page.goto(url + "/Trajectory")
@@ -152,8 +179,8 @@ def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
             # 2. Launch a MEMnets run and watch it complete (the status refreshes itself).
             page.goto(url + "/Training")
             page.wait_for_function(IDLE, timeout=120_000)
-            page.locator("[data-testid='stRadio']").get_by_text("MEMnets", exact=True).click()
-            page.wait_for_function(IDLE, timeout=60_000)
+            runs.after(page.locator("[data-testid='stRadio']").get_by_text(
+                "MEMnets", exact=True).click)
             epochs = page.get_by_label("Epochs")
             epochs.fill("1")
             epochs.press("Tab")
