@@ -51,7 +51,7 @@ def main() -> int:
     every = args.checkpoint_every
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
-        spec = jobs.RunSpec(task="jobtasks:linear_regression",
+        spec = jobs.RunSpec(task="linear_regression",
                             config={"steps": total_steps, "sleep_s": 0.004},
                             checkpoint_every=every)
         jobs.start(spec, runs_dir=runs, name="victim")

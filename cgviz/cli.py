@@ -106,13 +106,17 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             print(f"no runs in {args.runs_dir or jobs.default_runs_dir()}")
         for s in runs:
             progress = f"{100 * s.progress:5.1f}%" if s.progress is not None else "     -"
-            print(f"{s.name:32s} {s.state:12s} {s.task:12s} {s.device:10s} step {s.step:8d} "
-                  f"{progress}  {s.reason[:60]}")
+            state = f"queued #{s.place}" if s.state == "queued" and s.place else s.state
+            print(f"{s.name:32s} {state:12s} {s.task:12s} {s.device:10s} step {s.step:8d} "
+                  f"{progress}  {s.owner:16s} {s.reason[:60]}")
         return 0
     if args.action == "start":
+        if not args.target:
+            raise CgvizError("`runs start` needs a run file.",
+                             hint="python -m cgviz runs start run.yaml")
         spec = jobs.RunSpec.from_file(args.target)
         _print_status(jobs.start(spec, runs_dir=args.runs_dir, device=args.device,
-                                 name=args.name))
+                                 name=args.name, owner=jobs.local_owner()))
         return 0
     if not args.target:
         raise CgvizError(f"`runs {args.action}` needs a run name.")
@@ -261,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     runs = sub.add_parser("runs", help="background training runs: list, start, show, cancel, "
-                          "resume, delete")
+                          "resume, delete (runs beyond a device's limit, $CGVIZ_MAX_RUNS, "
+                          "wait queued)")
     runs.add_argument("action", choices=["list", "start", "show", "cancel", "resume", "delete"])
     runs.add_argument("target", nargs="?", help="run name (or a run file, for start)")
     runs.add_argument("--runs-dir", help="where runs live (default ./runs or $CGVIZ_RUNS_DIR)")

@@ -13,6 +13,9 @@ Files of a run::
     checkpoints/      step_<N>.pt every ``checkpoint_every`` steps, last.pt, last.json
     log.txt           the driving process's stdout and stderr
     .lock             held (flock) by the one process that drives the run
+    .control.lock     held for a moment by whoever launches the run or repairs its status
+    .ending           a preallocated record of how the run ended (for a full disk)
+    .space-reserve    64 KiB given back on a full disk so that the ending can be recorded
 
 States: queued, running, completed, failed, cancelled, interrupted. A run whose driver died
 without a word (kill -9, power loss, OOM killer) is seen as ``interrupted`` because its lock
@@ -24,15 +27,31 @@ file and renamed into place. metrics.csv gets whole lines in single appends; a t
 (a kill in the middle of a write) is ignored on reading and cut off on resume, together with
 rows logged after the checkpoint the run resumes from.
 
-A task is a function ``task(ctx: RunContext) -> None``: built-in kinds are looked up in
-``TASKS``; any importable ``"module:function"`` works too.
+A task is a function ``task(ctx: RunContext) -> None``, named in a run file by its key in
+the task registry: cgviz's own ``TASKS`` plus what the operator registers in the
+environment, ``CGVIZ_TASKS="name=module:function,..."``. A run file cannot name a module
+or function itself; anything that is not a registry key is refused.
+
+One driver per run: the launcher takes the run's lock (``.lock``) before the driver process
+exists and hands it to the driver, so two resumes at the same moment launch one driver and
+the other is refused. A status check that finds a dead driver repairs status.json under
+``.control.lock``, which every launch also holds, so a repair never overwrites a new launch.
+
+Queue: a driver first waits (state ``queued``, with its ``place``) for a slot of its device:
+``CGVIZ_MAX_RUNS`` (default ``cpu=1,cuda=1``: one run on the CPU, one per GPU; ``cuda:1=2``
+sets one GPU) runs per device in one runs folder. Slots are file locks in
+``<runs folder>/.queue/``, held by the drivers, so a killed driver frees its slot.
+
+Owners: a run records who started it (``owner``: a browser session, or ``cli:<user>``).
+:func:`cancel`, :func:`resume` and :func:`delete` given an ``owner`` refuse other owners'
+runs unless the operator sets ``CGVIZ_SHARED_CONTROL=1`` (see :func:`can_control`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
-import fcntl
 import io as _io
 import json
 import math
@@ -51,15 +70,27 @@ from typing import Any, Callable, Iterable
 
 from cgviz.errors import CgvizError
 
+try:  # POSIX; on Windows runs are locked with msvcrt (and the launcher hands over no lock)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+    import msvcrt
+
 STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 FINISHED_STATES = ("completed", "failed", "cancelled", "interrupted")
 RESUMABLE_STATES = ("interrupted", "cancelled", "failed")
 
-#: Built-in task kinds: name -> "module:function" (imported only when a run starts).
+#: cgviz's own tasks: name -> "module:function" (imported only when a run starts).
 TASKS: dict[str, str] = {
     "memnets": "cgviz.memnets.task:run",
     "simulator": "cgviz.training.simulator:run",
 }
+#: The operator's extra tasks: "name=module:function,..." (never read from a run file).
+TASKS_ENV = "CGVIZ_TASKS"
+#: The operator's queue limits, e.g. "cpu=2,cuda=1,cuda:1=2".
+MAX_RUNS_ENV = "CGVIZ_MAX_RUNS"
+#: Set to 1 by the operator to let every visitor cancel, resume and delete every run.
+SHARED_CONTROL_ENV = "CGVIZ_SHARED_CONTROL"
 
 RUN_FILE = "run.yaml"
 STATUS_FILE = "status.json"
@@ -68,12 +99,110 @@ LOG_FILE = "log.txt"
 LOCK_FILE = ".lock"
 CANCEL_FILE = "cancel.request"
 CHECKPOINT_DIR = "checkpoints"
+CONTROL_LOCK_FILE = ".control.lock"
+ENDING_FILE = ".ending"
+RESERVE_FILE = ".space-reserve"
+OWNER_FILE = ".owner"
+QUEUE_DIR = ".queue"
+_LOCK_FD_ENV = "CGVIZ_DRIVER_LOCK_FD"
+_ENDING_BYTES = 4096
+_RESERVE_BYTES = 64 * 1024
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 def default_runs_dir() -> Path:
     """``$CGVIZ_RUNS_DIR`` if set, else ``./runs`` (relative to the working directory)."""
     return Path(os.environ.get("CGVIZ_RUNS_DIR", "runs"))
+
+
+def registered_tasks() -> dict[str, str]:
+    """The tasks a run file may name: ``TASKS`` plus the operator's ``$CGVIZ_TASKS``."""
+    tasks = dict(TASKS)
+    for item in os.environ.get(TASKS_ENV, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, target = (part.strip() for part in item.partition("="))
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", key) or not re.fullmatch(
+                r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*", target):
+            raise CgvizError(f"${TASKS_ENV} entry {item!r} is not 'name=module:function'.",
+                             hint=f"The operator sets ${TASKS_ENV}, e.g. "
+                             "'mytask=mypackage.tasks:train'.")
+        tasks.setdefault(key, target)  # cgviz's own tasks cannot be replaced
+    return tasks
+
+
+def _unknown_task_hint() -> str:
+    return (f"A run file names one of the known tasks: {', '.join(sorted(registered_tasks()))}. "
+            f"(The operator can register more with ${TASKS_ENV}='name=module:function'.)")
+
+
+# ----------------------------------------------------------------------------- locks
+
+
+class _FileLock:
+    """An exclusive lock on a file that the OS frees when the holder dies (flock on POSIX).
+
+    Every acquisition opens the file anew, so two threads of one process exclude each other
+    too. The lock file is never deleted (deleting it would race other lockers).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.handle: Any = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; OSError if the file cannot be opened."""
+        handle = open(self.path, "a+")
+        try:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:  # pragma: no cover - Windows
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            handle.close()
+            return False
+        self.handle = handle
+        return True
+
+    def acquire(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self.try_acquire():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def release(self) -> None:
+        """Close this handle. With flock that frees the lock unless a child process holds a
+        copy of the handle (the launcher hands the run lock over this way)."""
+        if self.handle is None:
+            return
+        if fcntl is None:  # pragma: no cover - Windows
+            with contextlib.suppress(OSError):
+                self.handle.seek(0)
+                msvcrt.locking(self.handle.fileno(), msvcrt.LK_UNLCK, 1)
+        self.handle.close()
+        self.handle = None
+
+
+@contextlib.contextmanager
+def _control(run_dir: Path, timeout_s: float = 15.0):
+    """Hold the run's control lock (launches and status repairs); yields False if it could
+    not be taken (held too long by another process, or the file cannot be opened)."""
+    lock = _FileLock(run_dir / CONTROL_LOCK_FILE)
+    try:
+        locked = lock.acquire(timeout_s)
+    except OSError:
+        locked = False
+    try:
+        yield locked
+    finally:
+        lock.release()
 
 
 # ----------------------------------------------------------------------------- run file
@@ -85,7 +214,8 @@ class RunSpec:
 
     Attributes
     ----------
-    task: a key of ``TASKS`` ("memnets", "simulator") or "module:function".
+    task: a key of the task registry (``TASKS``: "memnets", "simulator"; plus the
+        operator's ``$CGVIZ_TASKS``). Never a module path: a run file runs no code of its own.
     config: the task's own configuration (plain YAML types).
     device: "cpu", "cuda", "cuda:N", or "cuda:0,1,..." for DDP over several GPUs.
     checkpoint_every: save a numbered checkpoint every this many steps (last.pt always).
@@ -100,11 +230,11 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, str) or not self.task:
-            raise CgvizError("A run needs a task.",
-                             hint=f"Use one of {sorted(TASKS)} or 'module:function'.")
-        if self.task not in TASKS and ":" not in self.task:
-            raise CgvizError(f"Unknown task {self.task!r}.",
-                             hint=f"Use one of {sorted(TASKS)} or 'module:function'.")
+            raise CgvizError("A run needs a task.", hint=_unknown_task_hint())
+        if self.task not in registered_tasks():
+            raise CgvizError(f"Unknown task {self.task!r}.", hint=_unknown_task_hint())
+        if self.name:
+            sanitize_name(self.name)
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
             raise CgvizError(f"checkpoint_every must be a positive integer, got "
                              f"{self.checkpoint_every!r}.")
@@ -275,7 +405,12 @@ def sanitize_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RunStatus:
-    """The state of one run, as written in status.json (times are Unix seconds)."""
+    """The state of one run, as written in status.json (times are Unix seconds).
+
+    ``place`` is the run's place in its device's queue while it is ``queued`` (1 = next),
+    ``owner`` who started it (see :func:`can_control`), ``queued_at`` when it last joined
+    the queue (a start or a resume; the queue is served in this order).
+    """
 
     name: str
     state: str
@@ -293,6 +428,9 @@ class RunStatus:
     eta_s: float | None = None
     last_checkpoint_step: int | None = None
     resumes: int = 0
+    owner: str = ""
+    queued_at: float | None = None
+    place: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -303,15 +441,43 @@ class RunStatus:
         return self.state in RESUMABLE_STATES
 
 
+def _base_dir(runs_dir: str | Path | None) -> Path:
+    return Path(runs_dir) if runs_dir is not None else default_runs_dir()
+
+
 def _run_dir(run: str | Path, runs_dir: str | Path | None = None) -> Path:
-    """A run given by name (in runs_dir) or by its directory path."""
+    """A run given by name (in runs_dir) or by its directory path (for reading only)."""
     path = Path(run)
     if path.is_dir() and (path / RUN_FILE).exists():
         return path
-    base = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    base = _base_dir(runs_dir)
     candidate = base / sanitize_name(str(run))
     if not (candidate / RUN_FILE).exists():
         raise CgvizError(f"There is no run {str(run)!r} in {base}.",
+                         hint="List the runs with `python -m cgviz runs list`.")
+    return candidate
+
+
+def _control_dir(run: str | Path, runs_dir: str | Path | None = None) -> Path:
+    """A run that cancel, resume or delete may act on: a directory directly inside the runs
+    folder (not a link), given by name or path; CgvizError for anything else."""
+    base = _base_dir(runs_dir)
+    text = str(run)
+    by_name = "/" not in text and "\\" not in text and (base / text / RUN_FILE).exists()
+    candidate = base / sanitize_name(text) if by_name or not Path(text).is_dir() else Path(text)
+    try:
+        inside = (not candidate.is_symlink()
+                  and candidate.resolve().parent == base.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        raise CgvizError(
+            f"{text!r} is not a run in the runs folder {base}: cancel, resume and delete act "
+            "only on runs inside it.",
+            hint="Name the run (see `python -m cgviz runs list`), or pass the runs folder "
+            "that holds it (--runs-dir / runs_dir=).")
+    if not (candidate / RUN_FILE).exists():
+        raise CgvizError(f"There is no run {text!r} in {base}.",
                          hint="List the runs with `python -m cgviz runs list`.")
     return candidate
 
@@ -320,73 +486,117 @@ def _write_status(run_dir: Path, status: RunStatus) -> None:
     _atomic_write(run_dir / STATUS_FILE, json.dumps(asdict(status), indent=1) + "\n")
 
 
-def _read_status_file(run_dir: Path) -> RunStatus:
-    data = json.loads((run_dir / STATUS_FILE).read_text())
-    if not isinstance(data, dict) or data.get("state") not in STATES:
+def _try_write_status(run_dir: Path, status: RunStatus) -> bool:
+    try:
+        _write_status(run_dir, status)
+        return True
+    except OSError:
+        return False
+
+
+def _status_from_dict(data: Any) -> RunStatus:
+    if not isinstance(data, dict) or data.get("state") not in STATES or not data.get("name"):
         raise ValueError("no valid state")
     known = RunStatus.__dataclass_fields__
     return RunStatus(**{k: v for k, v in data.items() if k in known})
 
 
+def _read_status_file(run_dir: Path) -> RunStatus:
+    return _status_from_dict(json.loads((run_dir / STATUS_FILE).read_text()))
+
+
+def _read_status_safely(run_dir: Path) -> tuple[RunStatus | None, str]:
+    try:
+        return _read_status_file(run_dir), ""
+    except (OSError, ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def _lock_is_held(run_dir: Path) -> bool:
-    """True while some process drives the run (holds its flock)."""
+    """True while some process drives the run (holds its lock: queued or running). When the
+    lock cannot even be checked (no permission, no space for the file) the answer is True:
+    nothing is then declared dead."""
     path = run_dir / LOCK_FILE
     if not path.exists():
         return False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    lock = _FileLock(path)
+    try:
+        if not lock.try_acquire():
             return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+    except OSError:
+        return True
+    lock.release()
+    return False
 
 
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
+        import psutil
+
+        return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except Exception:  # noqa: BLE001 - psutil missing, or the process went away meanwhile
         return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _last_checkpoint_info(run_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((run_dir / CHECKPOINT_DIR / "last.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        info = json.loads((run_dir / CHECKPOINT_DIR / "last.json").read_text())
+        return info if isinstance(info, dict) else None
+    except (OSError, ValueError):
         return None
 
 
-def _rebuild_status(run_dir: Path, problem: str) -> RunStatus:
+def _read_owner(run_dir: Path) -> str:
+    try:
+        return (run_dir / OWNER_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _read_ending(run_dir: Path) -> RunStatus | None:
+    """The ending a driver recorded in place when it could not rewrite status.json."""
+    try:
+        text = (run_dir / ENDING_FILE).read_bytes().decode(errors="replace").strip("\0 \n")
+        return _status_from_dict(json.loads(text)) if text else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _rebuild_status(run_dir: Path, problem: str, write: bool = True) -> RunStatus:
     """status.json is unreadable: rebuild it from the run file, lock, checkpoint and metrics."""
-    spec = RunSpec.from_file(run_dir / RUN_FILE)
+    try:
+        spec = RunSpec.from_file(run_dir / RUN_FILE)
+        task, device = spec.task, spec.device
+    except CgvizError as exc:
+        task, device = "?", "cpu"
+        problem += f"; the run file is not valid either ({exc.problem})"
     info = _last_checkpoint_info(run_dir) or {}
-    rows = _read_metrics_rows(run_dir)
-    step = max([int(info.get("step", 0))] + [int(float(r["step"])) for r in rows if r.get("step")])
+    try:
+        rows = _read_metrics_rows(run_dir)
+        step = max([int(info.get("step", 0))]
+                   + [int(float(r["step"])) for r in rows if r.get("step")])
+    except (OSError, ValueError):
+        step = int(info.get("step", 0) or 0)
+    ending = _read_ending(run_dir)
     if _lock_is_held(run_dir):
         state, why = "running", ""
+    elif ending is not None and ending.finished:
+        state, why = ending.state, f"; it had ended: {ending.reason}"
     elif info.get("final"):
         state, why = "completed", ""
     else:
         state, why = "interrupted", "; resumable from its last checkpoint" if info else ""
     status = RunStatus(
-        name=run_dir.name, state=state, task=spec.task, device=spec.device, step=step,
+        name=run_dir.name, state=state, task=task, device=device, step=step,
         last_checkpoint_step=info.get("step"), total_steps=info.get("total_steps"),
+        owner=_read_owner(run_dir),
         reason=f"status.json was unreadable ({problem}); rebuilt from the run's other "
         f"files{why}.",
     )
-    _write_status(run_dir, status)
+    if write and state != "running":
+        _try_write_status(run_dir, status)
     return status
 
 
@@ -394,44 +604,69 @@ def status(run: str | Path, runs_dir: str | Path | None = None) -> RunStatus:
     """The current status of a run (by name or directory).
 
     A run that says queued/running but whose driving process is gone is reported (and
-    recorded) as ``interrupted``. An unreadable status.json is rebuilt from the other files,
-    and the reason says so.
+    recorded, when the disk allows) as ``interrupted``, or with the ending its driver
+    recorded in place when the disk was full. An unreadable status.json is rebuilt from
+    the other files, and the reason says so. Never raises for a run folder that a crash,
+    a full disk or a race left behind (only CgvizError for a run that does not exist).
     """
-    run_dir = _run_dir(run, runs_dir)
-    try:
-        current = _read_status_file(run_dir)
-    except (OSError, ValueError, TypeError) as exc:
-        return _rebuild_status(run_dir, f"{type(exc).__name__}: {exc}")
-    if current.state == "running" and not _lock_is_held(run_dir):
-        if _lock_is_held(run_dir) or _read_status_file(run_dir).state != "running":
-            return status(run_dir)  # it finished between the two reads
-        current = replace(current, state="interrupted", ended=time.time(),
-                          reason=f"The process (PID {current.pid}) ended without finishing "
-                          "(killed, crashed or the machine went down). Resume it to continue "
-                          "from the last checkpoint.", eta_s=None)
-        _write_status(run_dir, current)
-    elif current.state == "queued" and not _pid_alive(current.pid) and not (
-        current.pid is None and time.time() - (current.created or 0) < 60
-    ):
-        if _lock_is_held(run_dir) or _read_status_file(run_dir).state != "queued":
-            return status(run_dir)
-        current = replace(current, state="interrupted", ended=time.time(),
-                          reason=f"The process (PID {current.pid}) ended before the run started; "
-                          f"see {LOG_FILE}.")
-        _write_status(run_dir, current)
-    return current
+    return _status_of(_run_dir(run, runs_dir))
+
+
+def _status_of(run_dir: Path, have_control: bool = False) -> RunStatus:
+    current, problem = _read_status_safely(run_dir)
+    if current is not None and (current.finished or _lock_is_held(run_dir)):
+        return current
+    # The driver may be dead: decide under the control lock, which every launch holds, so
+    # that a new launch is never mistaken for the dead driver.
+    with contextlib.nullcontext(True) if have_control else _control(run_dir) as locked:
+        current, problem = _read_status_safely(run_dir)
+        if _lock_is_held(run_dir):
+            return current or _rebuild_status(run_dir, problem, write=False)
+        if current is None:
+            return _rebuild_status(run_dir, problem, write=locked)
+        if current.finished:
+            return current
+        if current.state == "queued" and current.pid is None and (
+                time.time() - (current.created or 0.0) < 60):
+            return current  # created a moment ago; its launch (or drive) comes next
+        ending = _read_ending(run_dir)
+        if (ending is not None and ending.finished and ending.name == current.name
+                and (ending.ended or 0.0) >= (current.queued_at or 0.0)):
+            repaired = replace(ending, place=None)
+        elif current.state == "running":
+            checkpoint = current.last_checkpoint_step
+            repaired = replace(
+                current, state="interrupted", ended=time.time(), eta_s=None, place=None,
+                reason=f"The process (PID {current.pid}) ended without finishing (killed, "
+                "crashed or the machine went down). Resume it to continue from the last "
+                + ("checkpoint." if checkpoint is None else f"checkpoint (step {checkpoint})."))
+        else:
+            repaired = replace(
+                current, state="interrupted", ended=time.time(), eta_s=None, place=None,
+                reason=f"The process (PID {current.pid}) ended before the run started; see "
+                f"{LOG_FILE}. Resume it to try again.")
+        if locked:
+            _try_write_status(run_dir, repaired)
+        return repaired
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunStatus]:
     """Every run in ``runs_dir``, newest first."""
-    base = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    base = _base_dir(runs_dir)
     if not base.is_dir():
         return []
     found = []
     for child in base.iterdir():
-        if (child / RUN_FILE).exists():
-            found.append(status(child))
+        if not child.is_symlink() and (child / RUN_FILE).exists():
+            found.append(_status_of(child))
     return sorted(found, key=lambda s: s.created or 0.0, reverse=True)
+
+
+def queue(runs_dir: str | Path | None = None) -> list[RunStatus]:
+    """The queued runs of ``runs_dir`` in the order they will start (``place`` 1 first;
+    the place is per device: runs on different devices do not wait for each other)."""
+    waiting = [s for s in list_runs(runs_dir) if s.state == "queued"]
+    return sorted(waiting, key=lambda s: (s.place or 10**9, s.queued_at or s.created or 0.0))
 
 
 def _read_metrics_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -471,6 +706,110 @@ def read_log(run: str | Path, runs_dir: str | Path | None = None, tail_bytes: in
         return handle.read().decode(errors="replace")
 
 
+# ----------------------------------------------------------------------------- owners
+
+
+def local_owner() -> str:
+    """The owner of runs started from this shell: ``cli:<user name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name (some containers)
+        return "cli"
+
+
+def shared_control() -> bool:
+    """True when the operator lets every visitor control every run ($CGVIZ_SHARED_CONTROL)."""
+    return os.environ.get(SHARED_CONTROL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def can_control(run_status: RunStatus, owner: str | None) -> bool:
+    """May ``owner`` cancel, resume or delete this run? ``None`` is the operator (the CLI,
+    a notebook): always. A visitor (a browser session id) controls only its own runs,
+    unless the operator set ``CGVIZ_SHARED_CONTROL=1``; everyone may watch every run."""
+    if owner is None or shared_control():
+        return True
+    return bool(run_status.owner) and run_status.owner == owner
+
+
+def _check_control(run_status: RunStatus, owner: str | None, action: str) -> None:
+    if not can_control(run_status, owner):
+        raise CgvizError(
+            f"Run {run_status.name!r} was started by someone else; you can watch it but not "
+            f"{action} it.",
+            hint=f"Ask its owner, or the operator (who can allow shared control with "
+            f"{SHARED_CONTROL_ENV}=1).")
+
+
+# ----------------------------------------------------------------------------- queue
+
+
+def _queue_keys(device: str) -> list[str]:
+    """The slots a run on ``device`` needs: ["cpu"] for any CPU run, else one per GPU."""
+    try:
+        wanted = parse_device(device)
+    except CgvizError:
+        return ["cpu"]
+    return ["cpu"] if set(wanted) == {"cpu"} else sorted(set(wanted))
+
+
+def queue_limits() -> dict[str, int]:
+    """Runs allowed at once per device: ``$CGVIZ_MAX_RUNS`` ("cpu=1,cuda=1,cuda:1=2") over
+    the defaults cpu=1, cuda=1 (each GPU)."""
+    limits = {"cpu": 1, "cuda": 1}
+    for item in os.environ.get(MAX_RUNS_ENV, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, value = (part.strip() for part in item.partition("="))
+        if not re.fullmatch(r"cpu|cuda|cuda:\d+", key) or not value.isdigit() or int(value) < 1:
+            raise CgvizError(f"${MAX_RUNS_ENV} entry {item!r} is not 'device=N' (N >= 1).",
+                             hint="Example: CGVIZ_MAX_RUNS='cpu=2,cuda=1,cuda:1=2'.")
+        limits[key] = int(value)
+    return limits
+
+
+def _limit(key: str, limits: dict[str, int]) -> int:
+    return limits.get(key, limits["cuda"] if key.startswith("cuda") else 1)
+
+
+def _queue_place(run_dir: Path, me: RunStatus, keys: list[str]) -> int:
+    """1 + the number of live queued runs of the same runs folder that share a device with
+    this one and joined the queue before it."""
+    mine = (me.queued_at or me.created or 0.0, me.name)
+    ahead = 0
+    for other in run_dir.parent.iterdir():
+        if other.name == run_dir.name or not (other / RUN_FILE).exists():
+            continue
+        theirs, _ = _read_status_safely(other)
+        if (theirs is None or theirs.state != "queued"
+                or not set(_queue_keys(theirs.device)) & set(keys)):
+            continue
+        if (theirs.queued_at or theirs.created or 0.0, theirs.name) < mine and _lock_is_held(other):
+            ahead += 1
+    return ahead + 1
+
+
+def _take_slots(run_dir: Path, keys: list[str]) -> list[_FileLock] | None:
+    """One free slot lock for each key (all or none)."""
+    directory = run_dir.parent / QUEUE_DIR
+    directory.mkdir(exist_ok=True)
+    limits = queue_limits()
+    taken: list[_FileLock] = []
+    for key in keys:
+        for index in range(_limit(key, limits)):
+            lock = _FileLock(directory / f"{key.replace(':', '-')}.{index}.lock")
+            if lock.try_acquire():
+                taken.append(lock)
+                break
+        else:
+            for lock in taken:
+                lock.release()
+            return None
+    return taken
+
+
 # ----------------------------------------------------------------------------- control
 
 
@@ -478,8 +817,12 @@ _CHILDREN: list[subprocess.Popen] = []
 
 
 def _launch(run_dir: Path, resume: bool, record: Callable[[int], None]) -> None:
-    """Start the detached driver; ``record(pid)`` runs before the driver may write anything.
+    """Start the detached driver holding the run's lock; ``record(pid)`` runs before the
+    driver may write anything. Call with the control lock held.
 
+    The lock is taken here, before the driver exists, and handed to it as an inherited file
+    descriptor (its number in ``$CGVIZ_DRIVER_LOCK_FD``): a second launch at the same moment finds it taken and is
+    refused (CgvizError), so there is never a second driver, nor a PID of one in status.json.
     The driver waits for EOF on its stdin (``--wait-for-launcher``), which comes when this
     function closes the pipe (or when the launcher dies), so the launcher's status write can
     never overwrite the driver's.
@@ -488,14 +831,36 @@ def _launch(run_dir: Path, resume: bool, record: Callable[[int], None]) -> None:
                "--wait-for-launcher"]
     if resume:
         command.append("--resume")
-    log = open(run_dir / LOG_FILE, "ab")
+    lock = _FileLock(run_dir / LOCK_FILE)
     try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=os.getcwd(),
-        )
-    finally:
-        log.close()
+        locked = lock.try_acquire()
+    except OSError as exc:
+        raise CgvizError(f"Cannot lock run {run_dir.name!r}: {exc.strerror}.",
+                         hint="Check that the runs folder is writable and not full.") from exc
+    if not locked:
+        raise CgvizError(f"Run {run_dir.name!r} is already queued or running.",
+                         hint="Watch it, or cancel it first.")
+    pass_fds: tuple[int, ...] = ()
+    env = dict(os.environ)
+    env.pop(_LOCK_FD_ENV, None)
+    if fcntl is not None:
+        env[_LOCK_FD_ENV] = str(lock.fileno())
+        pass_fds = (lock.fileno(),)
+    else:  # pragma: no cover - Windows: no handing over; the driver takes the lock itself
+        lock.release()
+    try:
+        log = open(run_dir / LOG_FILE, "ab")
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=os.getcwd(), pass_fds=pass_fds, env=env,
+            )
+        finally:
+            log.close()
+    except OSError as exc:
+        lock.release()
+        raise CgvizError(f"Cannot start the driver of run {run_dir.name!r}: {exc}.") from exc
+    lock.release()  # the driver holds its own copy of the locked handle now
     try:
         record(process.pid)
     finally:
@@ -505,12 +870,26 @@ def _launch(run_dir: Path, resume: bool, record: Callable[[int], None]) -> None:
     threading.Thread(target=process.wait, daemon=True).start()
 
 
+def _preallocate(path: Path, size: int) -> None:
+    """A file of ``size`` bytes (written, so its blocks are really taken); best effort."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(b" " * size if path.name == ENDING_FILE else b"\0" * size)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def create(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
-           device: str | None = None, name: str | None = None) -> Path:
+           device: str | None = None, name: str | None = None, owner: str | None = None
+           ) -> Path:
     """Create ``runs_dir/<name>/`` with its run file and a queued status; launch nothing.
 
-    ``start`` = ``create`` + a detached driver; the CLI's foreground training = ``create`` +
-    ``drive`` in the same process.
+    ``owner`` (default :func:`local_owner`) is recorded in the status. ``start`` = ``create``
+    + a detached driver; the CLI's foreground training = ``create`` + ``drive`` in the same
+    process.
     """
     if isinstance(spec, dict):
         spec = RunSpec(**spec)
@@ -520,8 +899,9 @@ def create(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
         name or spec.name
         or f"{spec.task.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}")
     spec = replace(spec, name=chosen)
+    owner = local_owner() if owner is None else str(owner)
     _check_device_available(spec.device)
-    base = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    base = _base_dir(runs_dir)
     target = base / chosen
     try:
         base.mkdir(parents=True, exist_ok=True)
@@ -532,48 +912,97 @@ def create(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
     except OSError as exc:
         raise CgvizError(f"Cannot create the run directory {target}: {exc.strerror}.",
                          hint="Pick a runs directory you can write to.") from exc
-    (target / CHECKPOINT_DIR).mkdir()
-    _write_status(target, RunStatus(name=chosen, state="queued", task=spec.task,
-                                    device=spec.device, created=time.time()))
-    _atomic_write(target / RUN_FILE, spec.to_yaml())
+    try:
+        (target / CHECKPOINT_DIR).mkdir()
+        for lock_name in (LOCK_FILE, CONTROL_LOCK_FILE):
+            (target / lock_name).touch()
+        _atomic_write(target / OWNER_FILE, owner + "\n")
+        _preallocate(target / ENDING_FILE, _ENDING_BYTES)
+        _preallocate(target / RESERVE_FILE, _RESERVE_BYTES)
+        now = time.time()
+        _write_status(target, RunStatus(name=chosen, state="queued", task=spec.task,
+                                        device=spec.device, created=now, queued_at=now,
+                                        owner=owner))
+        _atomic_write(target / RUN_FILE, spec.to_yaml())
+    except OSError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise CgvizError(f"Cannot write the run directory {target}: {exc.strerror}.",
+                         hint="Free space or pick a runs directory you can write to.") from exc
     return target
 
 
 def start(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
-          device: str | None = None, name: str | None = None) -> RunStatus:
+          device: str | None = None, name: str | None = None, owner: str | None = None
+          ) -> RunStatus:
     """Create ``runs_dir/<name>/`` and launch the run as a detached process.
 
     ``spec`` is a RunSpec or a mapping with its fields; ``device`` and ``name`` override the
-    spec's. Returns the queued status at once; poll ``status(name)`` to follow it.
+    spec's; ``owner`` is who may control it (a browser session id; default the CLI user).
+    Returns the queued status at once; poll ``status(name)`` to follow it (it waits as
+    ``queued``, with its ``place``, while its device's slots are taken).
     """
-    target = create(spec, runs_dir, device, name)
+    target = create(spec, runs_dir, device, name, owner)
     queued = _read_status_file(target)
-    _launch(target, resume=False, record=lambda pid: _write_status(target, replace(queued, pid=pid)))
-    return status(target)
+    with _control(target) as locked:
+        if not locked:
+            raise CgvizError(f"Run {target.name!r} is busy; try again.")
+        _launch(target, resume=False,
+                record=lambda pid: _write_status(target, replace(queued, pid=pid)))
+    return _status_of(target)
 
 
-def resume(run: str | Path, runs_dir: str | Path | None = None) -> RunStatus:
-    """Continue an interrupted, cancelled or failed run from its last checkpoint."""
-    target = _run_dir(run, runs_dir)
-    current = status(target)
-    if not current.resumable:
-        raise CgvizError(f"Run {target.name!r} is {current.state}; only "
-                         f"{', '.join(RESUMABLE_STATES)} runs can be resumed.")
-    _launch(target, resume=True, record=lambda pid: _write_status(
-        target, replace(current, state="queued", reason="resuming", pid=pid, ended=None)))
-    return status(target)
-
-
-def cancel(run: str | Path, runs_dir: str | Path | None = None, timeout_s: float = 30.0
+def resume(run: str | Path, runs_dir: str | Path | None = None, owner: str | None = None
            ) -> RunStatus:
-    """Ask a run to stop: it saves a checkpoint and ends ``cancelled``.
+    """Continue an interrupted, cancelled or failed run from its last checkpoint.
+
+    Two resumes at the same moment launch one driver; the other gets CgvizError. The status
+    returned shows the step the run continues from. With an ``owner`` (a visitor), only the
+    run's owner may resume it (see :func:`can_control`).
+    """
+    target = _control_dir(run, runs_dir)
+    with _control(target) as locked:
+        if not locked:
+            raise CgvizError(f"Run {target.name!r} is busy (another action holds it); "
+                             "try again.")
+        current = _status_of(target, have_control=True)
+        _check_control(current, owner, "resume")
+        if not current.resumable:
+            raise CgvizError(f"Run {target.name!r} is {current.state}; only "
+                             f"{', '.join(RESUMABLE_STATES)} runs can be resumed.")
+        info = _last_checkpoint_info(target) or {}
+        step = int(info.get("step") or 0)
+        now = time.time()
+        recorded: list[RunStatus] = []
+
+        def record(pid: int) -> None:
+            queued = replace(current, state="queued", pid=pid, ended=None, eta_s=None,
+                             queued_at=now, place=None, step=step,
+                             last_checkpoint_step=info.get("step"),
+                             progress=(min(1.0, step / current.total_steps)
+                                       if current.total_steps else current.progress),
+                             reason=f"Resuming from step {step}.")
+            _write_status(target, queued)
+            recorded.append(queued)
+
+        with contextlib.suppress(OSError):  # a request that the last driver already obeyed
+            (target / CANCEL_FILE).unlink()
+        _launch(target, resume=True, record=record)
+    return recorded[0]
+
+
+def cancel(run: str | Path, runs_dir: str | Path | None = None, timeout_s: float = 30.0,
+           owner: str | None = None) -> RunStatus:
+    """Ask a run to stop: it saves a checkpoint and ends ``cancelled`` (a queued run leaves
+    the queue).
 
     First a ``cancel.request`` file (seen by ``RunContext.should_stop``, whatever signal
     handlers the task's libraries install); after half of ``timeout_s`` a SIGTERM to the
-    process group; after ``timeout_s`` a SIGKILL, and the run is marked cancelled.
+    process group; after ``timeout_s`` a SIGKILL, and the run is marked cancelled. With an
+    ``owner`` (a visitor), only the run's owner may cancel it (see :func:`can_control`).
     """
-    target = _run_dir(run, runs_dir)
-    current = status(target)
+    target = _control_dir(run, runs_dir)
+    current = _status_of(target)
+    _check_control(current, owner, "cancel")
     if current.finished:
         return current
     _atomic_write(target / CANCEL_FILE, f"{time.time()}\n")
@@ -581,38 +1010,46 @@ def cancel(run: str | Path, runs_dir: str | Path | None = None, timeout_s: float
     deadline = time.time() + timeout_s
     signalled = False
     while time.time() < deadline:
-        current = status(target)
+        current = _status_of(target)
+        pid = current.pid or pid
         if current.finished:
             return current
         if not signalled and time.time() > deadline - timeout_s / 2 and pid:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if fcntl is not None and _lock_is_held(target):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGTERM)
             signalled = True
         time.sleep(0.1)
-    if pid:
-        try:
+    if pid and fcntl is not None and _lock_is_held(target):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     for _ in range(50):
         if not _lock_is_held(target):
             break
         time.sleep(0.1)
-    final = replace(status(target), state="cancelled", ended=time.time(), eta_s=None,
-                    reason=f"Cancelled; the process did not stop within {timeout_s:g} s and "
-                    "was killed. Resume continues from the last checkpoint.")
-    _write_status(target, final)
-    return final
+    with _control(target) as locked:
+        current = _status_of(target, have_control=locked)
+        if current.state == "cancelled" or _lock_is_held(target):
+            return current
+        final = replace(current, state="cancelled", ended=time.time(), eta_s=None, place=None,
+                        reason=f"Cancelled; the process did not stop within {timeout_s:g} s "
+                        "and was killed. Resume continues from the last checkpoint.")
+        if locked:
+            _try_write_status(target, final)
+        return final
 
 
-def delete(run: str | Path, runs_dir: str | Path | None = None) -> None:
-    """Delete a finished run's directory (a running one must be cancelled first)."""
-    target = _run_dir(run, runs_dir)
-    if not status(target).finished:
-        raise CgvizError(f"Run {target.name!r} is still active.", hint="Cancel it first.")
-    shutil.rmtree(target)
+def delete(run: str | Path, runs_dir: str | Path | None = None, owner: str | None = None
+           ) -> None:
+    """Delete a finished run's directory (a running one must be cancelled first); only runs
+    inside the runs folder. With an ``owner`` (a visitor), only the run's owner may."""
+    target = _control_dir(run, runs_dir)
+    with _control(target) as locked:
+        current = _status_of(target, have_control=locked)
+        _check_control(current, owner, "delete")
+        if not locked or not current.finished or _lock_is_held(target):
+            raise CgvizError(f"Run {target.name!r} is still active.", hint="Cancel it first.")
+        shutil.rmtree(target)
 
 
 def wait(run: str | Path, runs_dir: str | Path | None = None, timeout_s: float = 600.0,
@@ -643,8 +1080,10 @@ class RunContext:
     """
 
     def __init__(self, run_dir: Path, spec: RunSpec, resume_state: dict[str, Any] | None,
-                 is_main_process: bool = True, start_step: int | None = None) -> None:
+                 is_main_process: bool = True, start_step: int | None = None,
+                 resume_file: Path | None = None) -> None:
         self.run_dir = run_dir
+        self._resume_file = resume_file
         self.spec = spec
         self.config = spec.config
         self.device = parse_device(spec.device)[0]
@@ -795,8 +1234,18 @@ class RunContext:
     @property
     def resume_path(self) -> Path | None:
         """The checkpoint a resumed run continues from (None for a fresh run)."""
-        path = self.run_dir / CHECKPOINT_DIR / "last.pt"
+        path = self._resume_file or self.run_dir / CHECKPOINT_DIR / "last.pt"
         return path if self.resume_state is not None and path.exists() else None
+
+
+def _without_torch_hints(text: str) -> str:
+    """An error text without torch's advice to load with ``weights_only=False`` (which would
+    run code from the file): only its first sentence-sized part, never that hint."""
+    text = " ".join(str(text).split())
+    cut = re.search(r"(?i)(you can|this file can still|re-?running|in pytorch 2\.6|"
+                    r"\(1\)|weights_only)", text)
+    text = text[: cut.start()] if cut else text
+    return text.strip(" .:;,") or "not a checkpoint cgviz can read"
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
@@ -808,15 +1257,24 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     except FileNotFoundError as exc:
         raise CgvizError(f"Checkpoint {path} does not exist.") from exc
     except Exception as exc:  # pickle errors, truncated zip, foreign objects
-        raise CgvizError(f"Checkpoint {path} cannot be loaded safely ({type(exc).__name__}: "
-                         f"{exc}).", hint="Use a checkpoint written by cgviz.") from exc
+        if ("weights only load failed" in str(exc).lower()
+                or type(exc).__name__ == "UnpicklingError"):
+            why = "it holds objects other than tensors and plain containers"
+        else:
+            why = f"{type(exc).__name__}: {_without_torch_hints(exc)}"
+        raise CgvizError(f"Checkpoint {path} cannot be loaded safely ({why}).",
+                         hint="Use a checkpoint written by cgviz.") from exc
 
 
 def resolve_task(task: str) -> Callable[[RunContext], None]:
-    """The task function for a run file's ``task`` (a TASKS key or 'module:function')."""
+    """The task function for a run file's ``task``: a key of :func:`registered_tasks`
+    (anything else is refused: a run file never names code itself)."""
     import importlib
 
-    target = TASKS.get(task, task)
+    tasks = registered_tasks()
+    if task not in tasks:
+        raise CgvizError(f"Unknown task {task!r}.", hint=_unknown_task_hint())
+    target = tasks[task]
     module_name, _, function_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -838,16 +1296,94 @@ def _failure_reason(exc: BaseException) -> str:
         return (f"No permission to write ({exc.strerror}: {exc.filename or 'a run file'}). "
                 "Fix the permissions of the runs directory, then resume.")
     if isinstance(exc, CgvizError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc} (see {LOG_FILE} for the traceback)."
+        return _without_torch_hints(str(exc)) + "." if "weights_only" in str(exc) else str(exc)
+    return (f"{type(exc).__name__}: {_without_torch_hints(exc)} (see {LOG_FILE} for the "
+            "traceback).")
+
+
+class _Ending:
+    """How the run ended, recorded even on a full disk: first in place into the
+    preallocated ``.ending`` (no new blocks needed), then in status.json, giving back the
+    ``.space-reserve`` if the disk has no room for it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        path = run_dir / ENDING_FILE
+        try:
+            if path.stat().st_size < _ENDING_BYTES:
+                _preallocate(path, _ENDING_BYTES)
+            else:
+                self._overwrite(b"")
+        except OSError:
+            _preallocate(path, _ENDING_BYTES)
+        if not (run_dir / RESERVE_FILE).exists():
+            _preallocate(run_dir / RESERVE_FILE, _RESERVE_BYTES)
+
+    def _overwrite(self, payload: bytes) -> bool:
+        payload = payload[:_ENDING_BYTES]
+        try:
+            fd = os.open(self.run_dir / ENDING_FILE, os.O_WRONLY)
+        except OSError:
+            return False
+        try:
+            os.write(fd, payload + b" " * (_ENDING_BYTES - len(payload)))
+            os.fsync(fd)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def record(self, final: RunStatus) -> bool:
+        """Record ``final``; True once status.json says so."""
+        self._overwrite(json.dumps(asdict(final)).encode())
+        if _try_write_status(self.run_dir, final):
+            return True
+        with contextlib.suppress(OSError):
+            (self.run_dir / RESERVE_FILE).unlink()
+        return _try_write_status(self.run_dir, final)
+
+
+def _resume_source(run_dir: Path) -> Path | None:
+    """The checkpoint a resume continues from: last.pt, else the newest step_<N>.pt."""
+    directory = run_dir / CHECKPOINT_DIR
+    if (directory / "last.pt").exists():
+        return directory / "last.pt"
+    numbered = sorted(directory.glob("step_*.pt"))
+    return numbered[-1] if numbered else None
+
+
+def _checkpoint_step(state: dict[str, Any], info: dict[str, Any] | None) -> int:
+    if "step" in state:  # the step saved with the weights themselves
+        return int(state["step"])
+    if info and info.get("step") is not None:  # a task's own file (Lightning): its last.json
+        return int(info["step"])
+    return int(state.get("global_step", 0))
+
+
+def _handed_lock_fd(run_dir: Path) -> int | None:
+    """The run lock's descriptor that the launcher handed over (``$CGVIZ_DRIVER_LOCK_FD``),
+    if it really is this run's lock file; the variable is removed so no child sees it."""
+    value = os.environ.pop(_LOCK_FD_ENV, "")
+    if fcntl is None or not value.isdigit():
+        return None
+    try:
+        handed, expected = os.fstat(int(value)), os.stat(run_dir / LOCK_FILE)
+    except OSError:
+        return None
+    same = (handed.st_dev, handed.st_ino) == (expected.st_dev, expected.st_ino)
+    return int(value) if same else None
 
 
 def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool = False,
-          show_progress: bool = False) -> int:
+          show_progress: bool = False, lock_fd: int | None = None) -> int:
     """Run a run in this process (what ``python -m cgviz run <dir>`` does). Returns an exit code.
 
-    Holds the run's lock for its whole life; a second driver is refused. With
-    ``wait_for_launcher`` it first reads stdin to EOF (see ``_launch``).
+    Holds the run's lock for its whole life (``lock_fd``: the lock handed over by the
+    launcher, see ``_launch``; otherwise it is taken here); a second driver is refused
+    (exit code 3). It first waits as ``queued`` for a slot of its device (see
+    :func:`queue_limits`), then runs the task. Every ending is recorded with its reason.
+    With ``wait_for_launcher`` it first reads stdin to EOF (see ``_launch``).
     """
     run_dir = Path(run_dir)
     if wait_for_launcher:
@@ -855,79 +1391,151 @@ def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool
     rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
     if rank != 0:  # a DDP worker started by Lightning: the rank-0 process owns the files
         spec = RunSpec.from_file(run_dir / RUN_FILE)
-        state = _resume_state(run_dir) if resume_run else None
-        resolve_task(spec.task)(RunContext(run_dir, spec, state, is_main_process=False))
+        source = _resume_source(run_dir) if resume_run else None
+        state = load_checkpoint(source) if source is not None else None
+        resolve_task(spec.task)(RunContext(run_dir, spec, state, is_main_process=False,
+                                           resume_file=source))
         return 0
-    lock_handle = open(run_dir / LOCK_FILE, "a+")
-    try:
-        fcntl.flock(lock_handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock = _FileLock(run_dir / LOCK_FILE)
+    if lock_fd is None:
+        lock_fd = _handed_lock_fd(run_dir)
+    if lock_fd is not None and fcntl is not None:
+        lock.handle = os.fdopen(lock_fd, "a+")
+        try:  # the same open file as the launcher's: succeeds when the handed lock is held
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
+        except OSError:
+            locked = False
+    else:
+        with _control(run_dir):  # so that no status repair runs between check and lock
+            try:
+                locked = lock.try_acquire()
+            except OSError:
+                locked = False
+    if not locked:
+        lock.release()
         print(f"error: run {run_dir.name!r} is already driven by another process",
               file=sys.stderr)
         return 3
     try:
-        spec = RunSpec.from_file(run_dir / RUN_FILE)
+        return _drive_locked(run_dir, resume_run, show_progress)
+    finally:
+        lock.release()
+
+
+def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool) -> int:
+    ending = _Ending(run_dir)
+    stop = threading.Event()
+    context: RunContext | None = None
+
+    def on_sigterm(*_: Any) -> None:
+        stop.set()
+        if context is not None:
+            context.request_stop()
+
+    slots: list[_FileLock] | None = None
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+        previous, problem = _read_status_safely(run_dir)
+        if previous is None:
+            previous = _rebuild_status(run_dir, problem or "unreadable at start", write=False)
         try:
-            previous = _read_status_file(run_dir)
-        except (OSError, ValueError, TypeError):
-            previous = _rebuild_status(run_dir, "unreadable at start")
-        state = _resume_state(run_dir) if resume_run else None
-        started = replace(
-            previous, state="running", pid=os.getpid(), started=previous.started or time.time(),
-            ended=None, reason="", resumes=previous.resumes + (1 if resume_run else 0),
-        )
-        _write_status(run_dir, started)
+            spec = RunSpec.from_file(run_dir / RUN_FILE)
+            source = _resume_source(run_dir) if resume_run else None
+            state = load_checkpoint(source) if source is not None else None
+        except CgvizError as exc:
+            reason = (f"{exc} The run cannot start; fix or replace the file, or start a new "
+                      "run.")
+            ending.record(replace(previous, state="failed", reason=reason, ended=time.time(),
+                                  eta_s=None, place=None, pid=os.getpid()))
+            print(f"[cgviz] failed: {reason}", flush=True)
+            return 1
+        resume_step = _checkpoint_step(state, _last_checkpoint_info(run_dir)) if state else 0
+        total = previous.total_steps
+        current = replace(
+            previous, state="queued", pid=os.getpid(), ended=None, eta_s=None,
+            queued_at=previous.queued_at or time.time(), task=spec.task, device=spec.device,
+            resumes=previous.resumes + (1 if resume_run else 0),
+            step=resume_step if resume_run else 0,
+            last_checkpoint_step=resume_step if state else None,
+            progress=min(1.0, resume_step / total) if total else None,
+            owner=previous.owner or _read_owner(run_dir))
+        _write_status(run_dir, current)
+        with contextlib.suppress(OSError):
+            if (run_dir / CANCEL_FILE).stat().st_mtime < current.queued_at - 1.0:
+                (run_dir / CANCEL_FILE).unlink()  # older than this launch: already obeyed
+        # -- the queue
+        keys = _queue_keys(spec.device)
+        while True:
+            if stop.is_set() or (run_dir / CANCEL_FILE).exists():
+                ending.record(replace(current, state="cancelled", ended=time.time(), place=None,
+                                      reason="Cancelled while queued; it never started."
+                                      if not resume_run else "Cancelled while queued; resume "
+                                      "continues from the last checkpoint."))
+                with contextlib.suppress(OSError):
+                    (run_dir / CANCEL_FILE).unlink()
+                print("[cgviz] cancelled while queued", flush=True)
+                return 0
+            place = _queue_place(run_dir, current, keys)
+            if place == 1:
+                slots = _take_slots(run_dir, keys)
+                if slots is not None:
+                    break
+            if place != current.place:
+                current = replace(current, place=place,
+                                  reason=f"Waiting for a free {'/'.join(keys)} slot "
+                                  f"(place {place} in the queue).")
+                _write_status(run_dir, current)
+                print(f"[cgviz] queued: place {place} for {'/'.join(keys)}", flush=True)
+            stop.wait(0.5)
+        current = replace(current, state="running", place=None, reason="",
+                          started=current.started or time.time())
+        _write_status(run_dir, current)
         if (run_dir / CANCEL_FILE).exists():
             (run_dir / CANCEL_FILE).unlink()
-        try:
-            resume_step = 0
-            if resume_run and state is not None:
-                resume_step = int((_last_checkpoint_info(run_dir) or {}).get(
-                    "step", state.get("step", state.get("global_step", 0))))
-            if resume_run:
-                _truncate_metrics(run_dir, resume_step)
-            context = RunContext(run_dir, spec, state, start_step=resume_step)
-            context.show_progress_bar = show_progress
-            signal.signal(signal.SIGTERM, lambda *_: context.request_stop())
-            print(f"[cgviz] run {run_dir.name}: task {spec.task} on {spec.device}"
-                  f"{' (resumed at step %d)' % resume_step if resume_run else ''}", flush=True)
-            resolve_task(spec.task)(context)
-        except BaseException as exc:  # noqa: BLE001 - every failure is recorded
-            if isinstance(exc, KeyboardInterrupt):
-                final_state, reason = "cancelled", "Interrupted (Ctrl-C)."
-            elif type(exc).__name__ == "SIGTERMException":  # Lightning's own SIGTERM handler
-                final_state, reason = "cancelled", ("Terminated (SIGTERM) before it could save; "
-                                                    "resume continues from the last checkpoint.")
-            else:
+        if resume_run:
+            _truncate_metrics(run_dir, resume_step)
+        context = RunContext(run_dir, spec, state, start_step=resume_step, resume_file=source)
+        context.show_progress_bar = show_progress
+        if stop.is_set():
+            context.request_stop()
+        print(f"[cgviz] run {run_dir.name}: task {spec.task} on {spec.device}"
+              f"{' (resumed at step %d)' % resume_step if resume_run else ''}", flush=True)
+        resolve_task(spec.task)(context)
+    except BaseException as exc:  # noqa: BLE001 - every failure is recorded
+        if isinstance(exc, KeyboardInterrupt):
+            final_state, reason = "cancelled", "Interrupted (Ctrl-C)."
+        elif type(exc).__name__ == "SIGTERMException":  # Lightning's own SIGTERM handler
+            final_state, reason = "cancelled", ("Terminated (SIGTERM) before it could save; "
+                                                "resume continues from the last checkpoint.")
+        else:
+            with contextlib.suppress(Exception):
                 traceback.print_exc()
-                final_state, reason = "failed", _failure_reason(exc)
-            try:
-                _write_status(run_dir, replace(_read_status_file(run_dir), state=final_state,
-                                               reason=reason, ended=time.time(), eta_s=None))
-            except OSError:
-                print(f"[cgviz] could not record the failure: {reason}", file=sys.stderr)
+            final_state, reason = "failed", _failure_reason(exc)
+        base, _ = _read_status_safely(run_dir)
+        base = base or replace(previous, pid=os.getpid())
+        if not ending.record(replace(base, state=final_state, reason=reason, ended=time.time(),
+                                     eta_s=None, place=None)):
+            with contextlib.suppress(Exception):
+                print(f"[cgviz] could not rewrite status.json; the ending is in {ENDING_FILE}: "
+                      f"{reason}", file=sys.stderr)
+        with contextlib.suppress(Exception):
             print(f"[cgviz] {final_state}: {reason}", flush=True)
-            return 1
-        final_state = "cancelled" if context.should_stop() else "completed"
-        reason = ("Cancelled on request; resume continues from the last checkpoint."
-                  if final_state == "cancelled" else "")
-        current = _read_status_file(run_dir)
-        _write_status(run_dir, replace(current, state=final_state, reason=reason,
-                                       ended=time.time(), eta_s=None,
-                                       progress=1.0 if final_state == "completed"
-                                       else current.progress))
-        print(f"[cgviz] {final_state}", flush=True)
-        return 0
+        return 1
     finally:
-        fcntl.flock(lock_handle.fileno(), fcntl.LOCK_UN)
-        lock_handle.close()
-
-
-def _resume_state(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / CHECKPOINT_DIR / "last.pt"
-    if not path.exists():
-        return None
-    return load_checkpoint(path)
+        for slot in slots or []:
+            slot.release()
+    final_state = "cancelled" if context.should_stop() else "completed"
+    reason = ("Cancelled on request; resume continues from the last checkpoint."
+              if final_state == "cancelled" else "")
+    current, _ = _read_status_safely(run_dir)
+    current = current or previous
+    ending.record(replace(current, state=final_state, reason=reason, ended=time.time(),
+                          eta_s=None, place=None,
+                          progress=1.0 if final_state == "completed" else current.progress))
+    with contextlib.suppress(Exception):
+        print(f"[cgviz] {final_state}", flush=True)
+    return 0
 
 
 def _truncate_metrics(run_dir: Path, step: int) -> None:

@@ -1,7 +1,8 @@
 """A tiny real training task for the jobs tests: least-squares fit of a linear model.
 
-Run files name it as ``task: "jobtasks:linear_regression"`` (the tests put this folder on
-PYTHONPATH). It follows the task contract of ``cgviz.jobs``: resumes from
+Run files name it as ``task: linear_regression``: tests/conftest.py registers it in
+``$CGVIZ_TASKS`` (``linear_regression=jobtasks:linear_regression``; the tests put this folder
+on PYTHONPATH). It follows the task contract of ``cgviz.jobs``: resumes from
 ``ctx.resume_state``, logs every step, checkpoints every ``ctx.checkpoint_every`` steps,
 stops cleanly when ``ctx.should_stop()``.
 """

@@ -36,7 +36,7 @@ model, meta = load_simulator(Path(cgviz.__file__).parent / "datasets/data/simula
 system = evaluate.test_systems_for(meta, "polymer-test")[0]
 result = rollout(model, [system], 30, start_frames=[model.config.history_length - 1])
 RolloutPlayer(system.positions[: len(result.positions[0])], result)""",
-    """run = jobs.start(jobs.RunSpec(task="jobtasks:linear_regression",
+    """run = jobs.start(jobs.RunSpec(task="linear_regression",
                               config={"steps": 150, "sleep_s": 0.01}), runs_dir="runs")
 monitor = RunMonitor(run.name, runs_dir="runs", interval_s=0.2)
 monitor""",

@@ -16,7 +16,7 @@ import pytest
 from cgviz import CgvizError, jobs
 
 TESTS = Path(__file__).resolve().parent
-TASK = "jobtasks:linear_regression"
+TASK = "linear_regression"
 
 
 @pytest.fixture(autouse=True)

@@ -229,7 +229,7 @@ def test_run_monitor_follows_cancels_and_resumes_a_real_run(tmp_path, task_on_pa
     from cgviz.widgets import RunMonitor
 
     runs = tmp_path / "runs"
-    spec = jobs.RunSpec(task="jobtasks:linear_regression", checkpoint_every=10,
+    spec = jobs.RunSpec(task="linear_regression", checkpoint_every=10,
                         config={"steps": 400, "sleep_s": 0.01})
     jobs.start(spec, runs_dir=runs, name="watched")
     monitor = RunMonitor("watched", runs_dir=runs, interval_s=0.1)
@@ -263,7 +263,7 @@ def test_run_monitor_reports_a_failed_run_and_unknown_runs(tmp_path, task_on_pat
     runs = tmp_path / "runs"
     with pytest.raises(CgvizError, match="no run 'nothing'"):
         RunMonitor("nothing", runs_dir=runs)
-    spec = jobs.RunSpec(task="jobtasks:linear_regression", config={"steps": 50, "lr": 1e6})
+    spec = jobs.RunSpec(task="linear_regression", config={"steps": 50, "lr": 1e6})
     jobs.start(spec, runs_dir=runs, name="diverges")
     monitor = RunMonitor("diverges", runs_dir=runs, autostart=False)
     assert not monitor.polling
@@ -285,7 +285,7 @@ def test_run_monitor_polls_on_the_running_event_loop_like_in_a_kernel(tmp_path, 
     from cgviz.widgets import RunMonitor
 
     runs = tmp_path / "runs"
-    jobs.start(jobs.RunSpec(task="jobtasks:linear_regression",
+    jobs.start(jobs.RunSpec(task="linear_regression",
                             config={"steps": 60, "sleep_s": 0.01}), runs_dir=runs, name="loop")
 
     async def cell():

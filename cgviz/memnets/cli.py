@@ -138,6 +138,10 @@ def run_training(options: dict[str, Any]) -> Path:
     from cgviz.memnets.estimator import MEMnets
     from cgviz.memnets.task import read_feature_directory
 
+    from cgviz.jobs import sanitize_name
+
+    if options.get("name"):  # a directory name inside --saving_directory, never a path
+        options = {**options, "name": sanitize_name(str(options["name"]))}
     for key in ("lagtimes", "encoder_sizes", "data_directory"):
         if options.get(key) in (None, []):
             raise CgvizError(f"--{key} is required (or give it in the run file).",
@@ -164,6 +168,9 @@ def run_training(options: dict[str, Any]) -> Path:
         save_model_interval=options["save_model_interval"])
 
     name = options.get("name") or _run_name(options)
+    if Path(name).name != name or "\\" in name or name in (".", ".."):
+        raise CgvizError(f"The run name {name!r} would leave --saving_directory.",
+                         hint="Give a plain name with --name.")
     root = Path(options["saving_directory"]) / name
     log_dir, model_dir = root / "logs", root / "checkpoints"
     model_dir.mkdir(parents=True, exist_ok=True)

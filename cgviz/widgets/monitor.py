@@ -163,15 +163,20 @@ class RunMonitor(widgets.VBox):
     # -- buttons
     def cancel(self) -> jobs.RunStatus:
         """Cancel the run (as the Cancel button does) and refresh."""
-        jobs.cancel(self.run_dir, timeout_s=30)
+        jobs.cancel(self.run_dir, self._runs_folder(), timeout_s=30)
         return self.refresh()
 
     def resume(self) -> jobs.RunStatus:
         """Resume an interrupted, cancelled or failed run (as the Resume button does)."""
-        jobs.resume(self.run_dir)
+        jobs.resume(self.run_dir, self._runs_folder())
         status = self.refresh()
         self.start()
         return status
+
+    def _runs_folder(self) -> Path:
+        """The runs folder that cancel and resume are confined to: the one given, else the
+        folder of the run that this monitor was opened on."""
+        return Path(self.runs_dir) if self.runs_dir is not None else self.run_dir.parent
 
     def _act(self, action) -> None:
         try:
