@@ -136,6 +136,25 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_system(args: argparse.Namespace, record: dict | None = None):
+    """The MolecularSystem of --topology/--trajectory/--selection/--stride (defaults for
+    selection, stride and periodic from the training ``record`` of a checkpoint)."""
+    from cgviz import system
+
+    record = record or {}
+    source = record.get("source") or {}
+    selection = args.selection if getattr(args, "selection", None) is not None else source.get(
+        "selection")
+    stride = args.stride if getattr(args, "stride", None) is not None else int(
+        source.get("stride") or 1)
+    periodic = getattr(args, "periodic", None)
+    if periodic is None:
+        periodic = record.get("periodic") if record else None
+    return system.load(args.trajectory, args.topology, selection=selection, stride=stride,
+                       periodic=periodic, split=record.get("split") if record else getattr(
+                           args, "split_spec", None))
+
+
 def _cmd_train_simulator(args: argparse.Namespace) -> int:
     from cgviz import jobs
     from cgviz.training.config import SimulatorTrainingConfig, preset
@@ -150,8 +169,23 @@ def _cmd_train_simulator(args: argparse.Namespace) -> int:
         config = SimulatorTrainingConfig.from_yaml(text)
     else:
         config = preset(args.preset or "cpu-demo")
-    overrides = {k: v for k, v in (("max_steps", args.max_steps), ("train_demo", args.demo))
+    overrides = {k: v for k, v in (("max_steps", args.max_steps), ("train_demo", args.demo),
+                                   ("atoms_per_bead", args.atoms_per_bead))
                  if v is not None}
+    if args.trajectory:
+        if args.demo:
+            raise CgvizError("Give --demo or --trajectory, not both.")
+        args.split_spec = {"by": args.split}
+        chosen = _user_system(args)
+        for note in chosen.notes:
+            print(f"note: {note}")
+        print(f"system: {chosen.n_atoms} atoms, {len(chosen.trajectories)} trajectories, "
+              f"{chosen.n_frames} frames; model step {chosen.time_step_text}; "
+              f"{'periodic' if chosen.periodic else 'not periodic'}")
+        overrides["system"] = chosen.to_dict()
+    elif args.topology or args.selection is not None or args.stride is not None:
+        raise CgvizError("--topology, --selection and --stride go with --trajectory.",
+                         hint="Add --trajectory FILE [FILE ...].")
     config = SimulatorTrainingConfig.from_dict({**config.to_dict(), **overrides})
     spec = jobs.RunSpec(task="simulator", config=config.to_dict(), device=args.device,
                         checkpoint_every=args.checkpoint_every, name=args.name or "")
@@ -170,48 +204,88 @@ def _cmd_train_simulator(args: argparse.Namespace) -> int:
         code = jobs.drive(target, show_progress=True)
     final = jobs.status(target)
     print(f"{final.state} at step {final.step}" + (f": {final.reason}" if final.reason else ""))
+    if final.state == "completed":
+        print(f"checkpoint: {target / 'checkpoints' / 'last.pt'}")
     return code if final.state == "completed" else max(code, 1)
 
 
-def _cmd_rollout(args: argparse.Namespace) -> int:
+def _held_out(args: argparse.Namespace):
+    """(model, HeldOut) for rollout / evaluate-simulator: the user's files or a demo."""
+    from cgviz import system
     from cgviz.simulator import evaluate
     from cgviz.simulator.model import load_simulator
-    from cgviz.simulator.rollout import rollout
 
     model, checkpoint = load_simulator(args.checkpoint)
-    systems = evaluate.test_systems_for(checkpoint, args.demo, args.data_dir)
-    if args.n_systems:
-        systems = systems[: args.n_systems]
+    if args.trajectory:
+        chosen = _user_system(args, evaluate._training_record(checkpoint))
+    elif args.topology:
+        raise CgvizError("--topology goes with --trajectory.",
+                         hint="Add --trajectory FILE [FILE ...].")
+    else:
+        chosen = system.from_demo(args.demo, args.data_dir)
+    held = evaluate.held_out_systems(checkpoint, chosen)
+    for note in chosen.notes:
+        print(f"note: {note}")
+    for warning in held.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return model, held
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from cgviz.simulator.rollout import rollout, write_rollout
+
+    model, held = _held_out(args)
+    systems = held.systems[: args.n_systems] if args.n_systems else held.systems
     bar = _tqdm_factory("rollout")
     result = rollout(model, systems, args.n_steps, seed=args.seed, refine_steps=args.refine,
                      refine_epsilon=args.refine_epsilon, stochastic=not args.deterministic,
                      device=args.device, progress=bar)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for i in range(result.n_systems):
-        result.save(i, out / f"rollout_{i:03d}.xtc", out / f"rollout_{i:03d}.pdb")
-    print(f"{result.n_systems} systems x {result.n_steps_completed} steps"
+    write_rollout(result, args.out)
+    print(f"{result.n_systems} systems x {result.n_steps_completed} steps of "
+          f"{result.frame_time_ps:g} ps"
           f"{'' if result.stop_reason is None else ' (stopped: ' + result.stop_reason + ')'}; "
-          f"{result.simulated_ns_per_wall_second:.3g} simulated ns per wall second -> {out}")
+          f"{result.simulated_ns_per_wall_second:.3g} simulated ns per wall second -> "
+          f"{args.out} (system_NNN.pdb + system_NNN.xtc; MD start frames in "
+          "system_NNN_start.xtc; see rollout.json)")
     return 0 if result.stop_reason is None else 1
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cgviz.simulator import evaluate
-    from cgviz.simulator.model import load_simulator
+    from dataclasses import replace
 
-    model, checkpoint = load_simulator(args.checkpoint)
-    systems = evaluate.test_systems_for(checkpoint, args.demo, args.data_dir)
-    report, _ = evaluate.evaluate(model, systems, args.n_steps, seed=args.seed,
+    from cgviz.simulator import evaluate
+
+    model, held = _held_out(args)
+    report, _ = evaluate.evaluate(model, held.systems, args.n_steps, seed=args.seed,
                                   refine_steps=args.refine, refine_epsilon=args.refine_epsilon,
                                   device=args.device,
                                   progress=_tqdm_factory("rollout"))
+    report = replace(report, warnings=tuple(held.warnings))
     report.save_json(args.out)
-    summary = {k: v for k, v in report.to_dict().items() if k != "systems"}
+    summary = {k: v for k, v in report.to_dict().items() if k not in ("systems", "warnings")}
     for key, value in summary.items():
         print(f"{key:30s} {value}")
+    for warning in report.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(f"report -> {args.out}")
     return 0
+
+
+def _system_arguments(parser: argparse.ArgumentParser, defaults_from: str | None = None
+                      ) -> None:
+    parser.add_argument("--topology", help="topology file (.pdb, .gro, .prmtop, .psf, ...) "
+                        "for coordinate-only trajectories")
+    parser.add_argument("--trajectory", nargs="+", metavar="X",
+                        help="trajectory files of your own system (one topology)")
+    parser.add_argument("--selection", help="mdtraj selection of the atoms to keep "
+                        f"(default: {defaults_from or 'all atoms but water'})")
+    parser.add_argument("--stride", type=int, help="keep every K-th saved frame: one model "
+                        f"step = K saved frame intervals (default: {defaults_from or 1})")
+    periodic = parser.add_mutually_exclusive_group()
+    periodic.add_argument("--periodic", dest="periodic", action="store_true", default=None,
+                          help="use the box (unwrap, minimum image)")
+    periodic.add_argument("--no-periodic", dest="periodic", action="store_false",
+                          help="ignore any box in the files")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "SimulatorTrainingConfig; 'preset: cpu-demo' starts from a preset)")
     train.add_argument("--preset", choices=["cpu-demo", "paper"], help="start from a preset")
     train.add_argument("--demo", help="training demo (default: the config's, polymer-train)")
+    _system_arguments(train)
+    train.add_argument("--split", default="auto", choices=["auto", "time", "trajectory"],
+                       help="train/validation/test split: whole trajectories (auto with >= 3 "
+                       "files) or time blocks of each")
+    train.add_argument("--atoms-per-bead", type=float,
+                       help="METIS mapping size (default: the config's, 4)")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--device", default="cpu", help="cpu, cuda:N, or cuda:0,1 for DDP")
     train.add_argument("--name", help="run name (default: simulator-<date>-<id>)")
@@ -300,8 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(command, help=helptext)
         cmd.add_argument("checkpoint", help="a simulator checkpoint (bundled: "
                          "cgviz/datasets/data/simulator_cpu_demo.pt, or runs/NAME/checkpoints/last.pt)")
-        cmd.add_argument("--demo", default="polymer-test", help="systems to start from")
+        cmd.add_argument("--demo", default="polymer-test",
+                         help="systems to start from, without --trajectory")
         cmd.add_argument("--data-dir", help="demo directory (default: bundled)")
+        _system_arguments(cmd, defaults_from="the checkpoint's training system")
         cmd.add_argument("--n-steps", type=int, default=1000)
         cmd.add_argument("--seed", type=int, default=0)
         cmd.add_argument("--refine", type=int, default=0,

@@ -25,8 +25,9 @@ def tiny_data(tmp_path_factory):
 
 def tiny_config(data_dir, **changes):
     base = preset("cpu-demo").to_dict()
+    # 20 frames per tiny chain: too short to hold a validation window of 7 frames.
     base.update({"train_demo": "polymer-train", "data_dir": str(data_dir), "batch_size": 4,
-                 "validate_every": 4, "log_every": 2, **changes})
+                 "validate_every": 4, "log_every": 2, "validation_fraction": 0.0, **changes})
     base["model"] = {**base["model"], "history_length": 6}  # the tiny chains are short
     return SimulatorTrainingConfig.from_dict(base)
 
@@ -91,6 +92,12 @@ def test_bf16_mixed_precision_training_learns_and_keeps_fp32_weights(tmp_path):
     assert after["nll"] < before["nll"] - 0.1, (before, after)
     losses = jobs.metrics("bf16", tmp_path).dropna(subset=["loss"])["loss"]
     assert losses.notna().all() and losses.iloc[-5:].mean() < losses.iloc[:5].mean()
+
+
+def test_validation_too_short_for_the_history_is_an_error_not_a_silent_skip(tiny_data):
+    config = tiny_config(tiny_data, validation_fraction=0.1)  # 2 frames, 7 needed
+    with pytest.raises(CgvizError, match="history_length \\+ 1 = 7"):
+        training.prepare_data(config)
 
 
 def test_data_too_short_for_one_batch_fail_the_run_with_a_reason(tiny_data, tmp_path):

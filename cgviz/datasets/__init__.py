@@ -226,8 +226,12 @@ def generate_polymer(
     platform: str = "CPU",
     progress: ProgressCallback | None = None,
     command: str | None = None,
+    box_nm: float | None = None,
 ) -> DemoInfo:
     """Simulate copolymer chains and write ``<name>.pdb/.xtc/.atoms.json`` + manifest entry.
+
+    With ``box_nm`` all chains are one interacting system in a periodic cubic box (wrapped
+    coordinates and the box in every frame; ``extra.periodic`` in the manifest).
 
     Chains are simulated ``chains_per_system`` at a time as non-interacting copies in one
     OpenMM system. ``sequence_kind`` is "blocky" (training) or "random" (held-out test).
@@ -245,6 +249,9 @@ def generate_polymer(
         raise CgvizError("Need at least one chain of at least two monomers.")
     if chains_per_system < 1:
         raise CgvizError("chains_per_system must be at least 1.")
+    if box_nm is not None and n_chains > chains_per_system:
+        raise CgvizError("Interacting chains in a box are one system: give n_chains <= "
+                         "chains_per_system.")
     settings = polymer.PolymerSimulationSettings(
         n_frames=n_frames, equilibration_tau=equilibration_tau, platform=platform
     )
@@ -263,12 +270,16 @@ def generate_polymer(
                 progress(_b * per_batch + done, per_batch * len(batches))
 
         parts.append(polymer.simulate_chains(batch, settings, seed=seed * 1000 + b,
-                                             progress=batch_progress))
+                                             progress=batch_progress, box_nm=box_nm))
     xyz = np.concatenate(parts, axis=1)
     wall = time.time() - started
 
     topology = polymer.make_topology(sequences)
-    traj = md.Trajectory(xyz, topology, time=np.arange(n_frames) * settings.frame_time_ps)
+    box = {} if box_nm is None else {
+        "unitcell_lengths": np.full((n_frames, 3), box_nm, dtype=np.float32),
+        "unitcell_angles": np.full((n_frames, 3), 90.0, dtype=np.float32)}
+    traj = md.Trajectory(xyz, topology, time=np.arange(n_frames) * settings.frame_time_ps,
+                         **box)
     stem = name.replace("-", "_")
     files = {"topology": f"{stem}.pdb", "trajectory": f"{stem}.xtc",
              "atom_properties": f"{stem}.atoms.json"}
@@ -284,7 +295,9 @@ def generate_polymer(
             f"{n_chains} {sequence_kind} A/B copolymer chains of {n_monomers} monomers "
             f"({2 * n_monomers} beads: backbone B1/B2 + side chain S1/S2) in implicit solvent, "
             f"FENE + WCA + type-dependent LJ, Langevin at 300 K; one chain per mdtraj chain, "
-            f"chains do not interact with each other."
+            + ("chains do not interact with each other." if box_nm is None else
+               f"chains interact in a periodic {box_nm:g} nm cubic box (coordinates "
+               "wrapped into the box, as MD engines write them).")
         ),
         "topology": files["topology"],
         "trajectories": [files["trajectory"]],
@@ -303,6 +316,7 @@ def generate_polymer(
             "frame_interval_tau": settings.frame_interval_tau,
             "equilibration_tau": settings.equilibration_tau,
             "platform": platform,
+            **({} if box_nm is None else {"periodic": True, "box_nm": float(box_nm)}),
         },
     }
     return _finish_entry(out, entry, files.values(), seed, command, wall)
@@ -396,6 +410,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                               n_frames=1000, seed=1),
         "polymer-test": dict(kind="polymer", n_chains=12, sequence_kind="random",
                              n_frames=1000, seed=2),
+        # the multi-component case: interacting chains in a periodic box
+        "polymer-box": dict(kind="polymer", n_chains=8, n_monomers=20, sequence_kind="blocky",
+                            n_frames=1000, seed=5, box_nm=6.0, equilibration_tau=500.0),
         "alanine-dipeptide": dict(kind="alanine", n_trajectories=4, n_frames=10_000, seed=3),
         # hot, so that the rare phi flip (to alpha_L / C7ax) is sampled often enough to be
         # the slowest process a CV method must find (at 300 K: 5 brief visits in 40 ns)

@@ -168,8 +168,38 @@ def _random_coil(n_monomers: int, rng: np.random.Generator) -> np.ndarray:
     raise CgvizError("Could not grow a self-avoiding start coil; try a shorter chain.")
 
 
-def build_system(sequences: list[str]):
-    """An OpenMM System with one non-interacting chain per sequence.
+def _insert_coils(coils: list[np.ndarray], box: float, rng: np.random.Generator,
+                  min_distance: float = 1.0, tries: int = 2000) -> np.ndarray:
+    """Place coils (sigma units) one by one at random orientations and positions in a
+    periodic cubic box of edge ``box`` sigma, so that no two beads of different coils are
+    closer than ``min_distance`` (minimum image): a start without overlaps to minimise."""
+    from scipy.spatial import cKDTree
+    from scipy.spatial.transform import Rotation
+
+    placed: list[np.ndarray] = []
+    for coil in coils:
+        centred = coil - coil.mean(axis=0)
+        others = np.concatenate(placed) % box if placed else None
+        tree = None if others is None else cKDTree(others, boxsize=box)
+        for _ in range(tries):
+            rotation = Rotation.random(random_state=int(rng.integers(2**31 - 1)))
+            candidate = rotation.apply(centred) + rng.uniform(0, box, size=3)
+            if tree is None or not any(tree.query_ball_point(candidate % box, min_distance)):
+                placed.append(candidate)
+                break
+        else:
+            raise CgvizError("Could not place the chains in the box without overlaps.",
+                             hint="Use a larger box or fewer or shorter chains.")
+    return np.concatenate(placed)
+
+
+def build_system(sequences: list[str], box_nm: float | None = None):
+    """An OpenMM System with one chain per sequence.
+
+    Without ``box_nm`` the chains do not interact with each other (many independent chains
+    at the speed of one system). With ``box_nm`` they sit in a periodic cubic box of that
+    edge and interact through the same type-dependent LJ as within a chain (the paper's
+    multi-component case).
 
     Returns (system, per-bead type names, bonds (global indices), chain index per bead).
     """
@@ -213,8 +243,9 @@ def build_system(sequences: list[str]):
         ]
     )
     shift = (1 / LJ_CUTOFF) ** 12 - (1 / LJ_CUTOFF) ** 6
+    same_chain_only = "delta(c1-c2)*" if box_nm is None else ""
     lj = openmm.CustomNonbondedForce(
-        "delta(c1-c2)*4*epsilon*((sig/r)^12-(sig/r)^6-ljshift);"
+        f"{same_chain_only}4*epsilon*((sig/r)^12-(sig/r)^6-ljshift);"
         "epsilon=depth(t1,t2)"
     )
     lj.addGlobalParameter("sig", sigma)
@@ -228,7 +259,19 @@ def build_system(sequences: list[str]):
         lj.addParticle([float(BEAD_TYPES.index(bead_type)), float(chain_index)])
     for a, b in bonds:
         lj.addExclusion(a, b)
-    lj.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffNonPeriodic)
+    if box_nm is None:
+        lj.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffNonPeriodic)
+    else:
+        if box_nm <= 2 * LJ_CUTOFF * sigma:
+            raise CgvizError(f"A {box_nm} nm box is too small for the {LJ_CUTOFF * sigma} nm "
+                             "LJ cutoff.", hint="Use a box larger than twice the cutoff.")
+        lj.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+        edge = box_nm * unit.nanometer
+        system.setDefaultPeriodicBoxVectors(openmm.Vec3(edge, 0 * edge, 0 * edge),
+                                            openmm.Vec3(0 * edge, edge, 0 * edge),
+                                            openmm.Vec3(0 * edge, 0 * edge, edge))
+        fene.setUsesPeriodicBoundaryConditions(True)
+        wca.setUsesPeriodicBoundaryConditions(True)
     lj.setCutoffDistance(LJ_CUTOFF * sigma)
     system.addForce(lj)
     return system, types, bonds, chain_of_bead
@@ -239,8 +282,11 @@ def simulate_chains(
     settings: PolymerSimulationSettings,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    box_nm: float | None = None,
 ) -> np.ndarray:
-    """Simulate non-interacting chains together and return their frames.
+    """Simulate chains together and return their frames: non-interacting copies, or with
+    ``box_nm`` interacting chains in a periodic cubic box, recorded wrapped into the box
+    (atom by atom, as MD engines write them).
 
     Parameters
     ----------
@@ -259,17 +305,27 @@ def simulate_chains(
     from openmm import unit
 
     rng = np.random.default_rng(seed)
-    system, _types, _bonds, _chains = build_system(sequences)
+    system, _types, _bonds, _chains = build_system(sequences, box_nm)
     # Chains sit on a grid far apart (they do not interact, but spacing keeps the
-    # neighbour list short and the pictures readable).
+    # neighbour list short and the pictures readable); in a box, on a grid filling it.
     coils = [_random_coil(len(s), rng) for s in sequences]
-    spacing = 4.0 * max(math.sqrt(len(s)) * 2.0 for s in sequences) + 2 * LJ_CUTOFF
-    side = math.ceil(len(sequences) ** (1 / 3))
-    start = []
-    for i, coil in enumerate(coils):
-        cell = np.array([i % side, (i // side) % side, i // (side * side)], dtype=float)
-        start.append(coil - coil.mean(axis=0) + cell * spacing)
-    positions_nm = np.concatenate(start) * SIGMA_NM
+    if box_nm is None:
+        side = math.ceil(len(sequences) ** (1 / 3))
+        spacing = 4.0 * max(math.sqrt(len(s)) * 2.0 for s in sequences) + 2 * LJ_CUTOFF
+        start = []
+        for i, coil in enumerate(coils):
+            cell = np.array([i % side, (i // side) % side, i // (side * side)], dtype=float)
+            start.append(coil - coil.mean(axis=0) + cell * spacing)
+        positions_nm = np.concatenate(start) * SIGMA_NM
+    else:
+        for attempt in range(20):  # a crowded start: grow new coils and try again
+            try:
+                positions_nm = _insert_coils(coils, box_nm / SIGMA_NM, rng) * SIGMA_NM
+                break
+            except CgvizError:
+                if attempt == 19:
+                    raise
+                coils = [_random_coil(len(s), rng) for s in sequences]
 
     tau = TAU_PS
     integrator = openmm.LangevinMiddleIntegrator(
@@ -306,7 +362,7 @@ def simulate_chains(
     frames = np.empty((settings.n_frames, system.getNumParticles(), 3), dtype=np.float32)
     for frame in range(settings.n_frames):
         integrator.step(settings.steps_per_frame)
-        state = context.getState(getPositions=True)
+        state = context.getState(getPositions=True, enforcePeriodicBox=box_nm is not None)
         xyz = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         if not np.all(np.isfinite(xyz)):
             raise CgvizError(

@@ -32,8 +32,13 @@ class BeadSystem:
     bead_of_atom: (n_atoms,) int64 bead index of each atom.
     bead_masses: (n_beads,) float32, amu.
     bead_bonds: (n_bead_bonds, 2) int64 bead index pairs (CG bonds).
-    positions: (n_frames, n_beads, 3) float32 bead positions, nm.
+    positions: (n_frames, n_beads, 3) float32 bead positions, nm (unwrapped in time for a
+        periodic system: each bead moves continuously, the box only enters the graph).
     frame_time_ps: time between frames (one model step), ps.
+    box: (n_frames, 3) float32 orthorhombic box edge lengths, nm, for a periodic system
+        (the radius graph and edge vectors then use the minimum image); None otherwise.
+    bead_types: (n_beads,) type label of each bead from the mapping (for written files),
+        or None.
     """
 
     name: str
@@ -45,9 +50,21 @@ class BeadSystem:
     bead_bonds: np.ndarray
     positions: np.ndarray
     frame_time_ps: float
+    box: np.ndarray | None = None
+    bead_types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n_atoms = len(self.atom_type_ids)
+        if self.box is not None:
+            box = np.asarray(self.box, dtype=np.float32)
+            if box.shape != (self.positions.shape[0], 3):
+                raise CgvizError(f"{self.name}: box must be (n_frames, 3) edge lengths, got "
+                                 f"{box.shape} for {self.positions.shape[0]} frames.")
+            if not (np.isfinite(box).all() and (box > 0).all()):
+                raise CgvizError(f"{self.name}: the periodic box has non-positive or "
+                                 "non-finite edge lengths.",
+                                 hint="Check the unit cell stored in the trajectory.")
+            object.__setattr__(self, "box", box)
         if self.positions.ndim != 3 or self.positions.shape[2] != 3:
             raise CgvizError(f"{self.name}: positions must be (n_frames, n_beads, 3), got "
                              f"{self.positions.shape}.")
@@ -78,8 +95,8 @@ class BeadSystem:
 
 
 def bead_systems_from_trajectory(traj, mapping, type_vocabulary: Sequence[str],
-                                 name: str = "system", split_molecules: bool = True
-                                 ) -> list[BeadSystem]:
+                                 name: str = "system", split_molecules: bool = True,
+                                 periodic: bool = False) -> list[BeadSystem]:
     """Map a fine trajectory to beads and cut it into one BeadSystem per molecule.
 
     Parameters
@@ -89,7 +106,10 @@ def bead_systems_from_trajectory(traj, mapping, type_vocabulary: Sequence[str],
     type_vocabulary: the atom type names the model knows; the index of each atom's type in
         it becomes ``atom_type_ids`` (CgvizError for a type not in it).
     split_molecules: one BeadSystem per molecule (the copolymer demo's chains do not
-        interact, so each is its own system); False keeps the whole system as one.
+        interact, so each is its own system); False keeps the whole system as one graph
+        (interacting molecules, a protein with breaks, ligands and ions).
+    periodic: pass the trajectory's orthorhombic box to the model (minimum image); the
+        trajectory must already be unwrapped in time (``cgviz.system`` does this).
     """
     vocabulary = {t: i for i, t in enumerate(type_vocabulary)}
     unknown = sorted(set(mapping.atom_types) - set(vocabulary))
@@ -101,7 +121,20 @@ def bead_systems_from_trajectory(traj, mapping, type_vocabulary: Sequence[str],
     if traj.n_atoms != mapping.n_atoms:
         raise CgvizError(f"The trajectory has {traj.n_atoms} atoms, the mapping "
                          f"{mapping.n_atoms}.", hint="Build the mapping from this topology.")
-    bead_xyz = mapping.map_positions(traj.xyz, traj.unitcell_vectors)
+    box = None
+    if periodic:
+        if traj.unitcell_lengths is None:
+            raise CgvizError(f"{name}: periodic was asked for, but the trajectory stores no "
+                             "box.", hint="Load a trajectory with unit cells (e.g. .xtc, .dcd, "
+                             ".h5 from a periodic simulation) or switch periodic off.")
+        if not np.allclose(traj.unitcell_angles, 90.0, atol=1e-3):
+            raise CgvizError(f"{name}: the box is triclinic; cgviz's radius graph handles "
+                             "orthorhombic boxes only.",
+                             hint="Convert the trajectory to a rectangular box (e.g. gmx "
+                             "trjconv -ur rect) or switch periodic off.")
+        box = np.asarray(traj.unitcell_lengths, dtype=np.float32)
+    # Periodic positions are already whole and continuous: map them as they are.
+    bead_xyz = mapping.map_positions(traj.xyz, None if periodic else traj.unitcell_vectors)
     frame_time = float(traj.timestep) if traj.n_frames > 1 else 1.0
     type_ids = np.array([vocabulary[t] for t in mapping.atom_types], dtype=np.int64)
     molecules = (mapping.bead_molecules if split_molecules
@@ -126,6 +159,8 @@ def bead_systems_from_trajectory(traj, mapping, type_vocabulary: Sequence[str],
             bead_bonds=bead_new[bead_bonds].reshape(-1, 2),
             positions=np.ascontiguousarray(bead_xyz[:, beads], dtype=np.float32),
             frame_time_ps=frame_time,
+            box=box,
+            bead_types=tuple(mapping.bead_types[b] for b in beads),
         ))
     return systems
 
@@ -176,6 +211,11 @@ class HistoryWindows:
         end = int(self.last_frame[index])
         return system.positions[end - self.history_length + 1 : end + 2]
 
+    def window_box(self, index: int) -> np.ndarray | None:
+        """The (3,) box at the last history frame of a window (None if not periodic)."""
+        system = self.systems[int(self.system_index[index])]
+        return None if system.box is None else system.box[int(self.last_frame[index])]
+
 
 @dataclass(frozen=True)
 class HistoryBatch:
@@ -194,6 +234,7 @@ class HistoryBatch:
     bead_of_atom: (n_atoms_unique,) row in the bead embedding table of each atom.
     n_embedding_rows: number of beads of the distinct systems.
     n_graphs: number of windows.
+    periodic_box: (n_graphs, 3) float32 orthorhombic box per window, nm, or None.
     """
 
     positions: object
@@ -207,6 +248,7 @@ class HistoryBatch:
     bead_of_atom: object
     n_embedding_rows: int
     n_graphs: int
+    periodic_box: object = None
 
     def to(self, device) -> HistoryBatch:
         moved = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in self.__dict__.items()}
@@ -218,8 +260,25 @@ def _both_directions(pairs: np.ndarray) -> np.ndarray:
     return np.concatenate([pairs, pairs[:, ::-1]]).T
 
 
-def collate_systems(systems: Sequence[BeadSystem], positions: Sequence[np.ndarray]) -> HistoryBatch:
-    """Batch ``positions[i]`` ((n_time, n_beads_i, 3)) of ``systems[i]`` (repeats allowed)."""
+def _stack_boxes(systems: Sequence[BeadSystem], boxes: Sequence | None):
+    import torch
+
+    periodic = [s.box is not None for s in systems]
+    if not any(periodic):
+        return None
+    if not all(periodic):
+        raise CgvizError("A batch mixes periodic and non-periodic systems.",
+                         hint="Train or roll out periodic and open systems separately.")
+    if boxes is None:
+        boxes = [s.box[-1] for s in systems]
+    return torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(len(systems), 3))
+
+
+def collate_systems(systems: Sequence[BeadSystem], positions: Sequence[np.ndarray],
+                    boxes: Sequence[np.ndarray] | None = None) -> HistoryBatch:
+    """Batch ``positions[i]`` ((n_time, n_beads_i, 3)) of ``systems[i]`` (repeats allowed);
+    ``boxes[i]`` is the (3,) box of window i for periodic systems (default: the system's
+    last box)."""
     import torch
 
     unique: dict[int, int] = {}
@@ -259,10 +318,14 @@ def collate_systems(systems: Sequence[BeadSystem], positions: Sequence[np.ndarra
         bead_of_atom=torch.from_numpy(bead_of_atom.astype(np.int64)),
         n_embedding_rows=int(row_offsets[-1]),
         n_graphs=len(systems),
+        periodic_box=_stack_boxes(systems, boxes),
     )
 
 
 def collate(windows: HistoryWindows, indices: Sequence[int]) -> HistoryBatch:
     """A HistoryBatch of the windows ``indices`` of ``windows``."""
     systems = [windows.systems[int(windows.system_index[i])] for i in indices]
-    return collate_systems(systems, [windows.window(int(i)) for i in indices])
+    boxes = None
+    if any(s.box is not None for s in systems):
+        boxes = [windows.window_box(int(i)) for i in indices]
+    return collate_systems(systems, [windows.window(int(i)) for i in indices], boxes)

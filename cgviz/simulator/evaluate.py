@@ -74,6 +74,8 @@ class EvaluationReport:
     #: length pin the numbers down at all; a model near these values is at the noise floor.
     reference_split_rg_r2: float | None = None
     reference_split_relaxation_r2_log: float | None = None
+    #: Loud notes for the reader, e.g. that some frames were training data.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -219,22 +221,116 @@ def evaluate(model, systems: Sequence, n_steps: int, seed: int = 0, refine_steps
     return report, result
 
 
-def test_systems_for(model_checkpoint: dict, demo: str = "polymer-test", data_dir=None):
-    """BeadSystems of a demo, mapped with the same METIS settings the model was trained with."""
-    from cgviz import datasets, io, mapping
-    from cgviz.simulator.data import bead_systems_from_trajectory
+@dataclass(frozen=True)
+class HeldOut:
+    """What a model is judged on: bead systems, the mapping and system, and warnings.
 
-    loaded = datasets.load_demo(demo, data_dir)
-    props = io.AtomProperties(loaded.atom_types, loaded.masses)
-    parameters = model_checkpoint.get("mapping", {}).get("parameters", {})
+    ``warnings`` say loudly when frames the model was trained on are in ``systems``."""
+
+    systems: list
+    mapping: object
+    system: object
+    warnings: tuple[str, ...] = ()
+    description: str = ""
+
+
+def _training_record(model_checkpoint: dict) -> dict:
+    record = model_checkpoint.get("system") or {}
+    if record:
+        return record
+    config = model_checkpoint.get("training_config") or {}
+    if config.get("system"):
+        return dict(config["system"])
+    return {}
+
+
+def checkpoint_mapping(model_checkpoint: dict, system):
+    """The checkpoint's own mapping when it fits ``system`` (same atoms and types), else a
+    METIS mapping with the checkpoint's atoms per bead. Returns (mapping, note or None)."""
+    from cgviz import mapping
+
+    stored = model_checkpoint.get("mapping") or {}
+    if stored:
+        try:
+            cg = mapping.CGMapping.from_dict(stored)
+        except CgvizError:
+            cg = None
+        if cg is not None and cg.n_atoms == system.n_atoms and tuple(cg.atom_types) == tuple(
+                system.properties.type_names):
+            return cg, None
+    parameters = stored.get("parameters", {}) if stored else {}
     atoms_per_bead = parameters.get("atoms_per_bead") or model_checkpoint.get(
         "training_config", {}).get("atoms_per_bead", 4.0)
-    cg = mapping.metis_mapping(loaded.topology, atoms_per_bead, properties=props)
+    cg = mapping.metis_mapping(system.topology, atoms_per_bead, properties=system.properties)
+    note = None
+    if stored and len(stored.get("assignment") or ()) == system.n_atoms:
+        note = ("The model's own mapping does not fit these atoms (other atom types); they "
+                f"were mapped with METIS at {atoms_per_bead:g} atoms per bead.")
+    return cg, note
+
+
+def held_out_systems(model_checkpoint: dict, system, min_frames: int | None = None) -> HeldOut:
+    """The frames of ``system`` (a ``cgviz.system.MolecularSystem``) the model did not see.
+
+    Trajectory files are recognised by their fingerprints against the training record in
+    the checkpoint: of a training file only its test part (by the training split) is used;
+    a training file without a test part is used whole, with a loud warning. Other files are
+    held out whole. Mapped with the checkpoint's mapping when it fits the system."""
+    from cgviz.system import Split
+
     vocabulary = tuple(model_checkpoint["config"]["type_vocabulary"])
+    k = int(model_checkpoint["config"].get("history_length", 2))
+    min_frames = k + 1 if min_frames is None else min_frames
+    cg, note = checkpoint_mapping(model_checkpoint, system)
+    record = _training_record(model_checkpoint)
+    trained = list(record.get("fingerprints") or [])
+    warnings: list[str] = [note] if note else []
+    blocks: list[tuple[int, int, int, str]] = []
+    for index, traj in enumerate(system.trajectories):
+        fingerprint = system.fingerprints[index] if index < len(system.fingerprints) else None
+        if fingerprint is None or fingerprint not in trained:
+            blocks.append((index, 0, traj.n_frames, "held out"))
+            continue
+        position = trained.index(fingerprint)
+        lengths = record.get("n_frames") or [traj.n_frames] * len(trained)
+        parts = Split.from_dict(record.get("split")).blocks(lengths)
+        test = [(i, a, b) for i, a, b in parts["test"] if i == position]
+        same_step = abs(float(record.get("frame_time_ps", system.frame_time_ps))
+                        - system.frame_time_ps) < 1e-6
+        if test and same_step and lengths[position] == traj.n_frames:
+            blocks.extend((index, a, b, "test part") for _, a, b in test)
+        else:
+            blocks.append((index, 0, traj.n_frames, "TRAINING DATA"))
+            warnings.append(
+                f"Trajectory {index} was used to train this model: scores on it are "
+                "optimistic and say nothing about new data. Judge on held-out files.")
+    from cgviz.simulator.data import bead_systems_from_trajectory
+
     systems = []
-    for i, traj in enumerate(loaded.trajectories):
-        systems += bead_systems_from_trajectory(traj, cg, vocabulary, name=f"{demo}/{i}")
-    return systems
+    name = system.label.split(": ", 1)[-1]
+    for index, start, end, kind in blocks:
+        if end - start < min_frames:
+            continue
+        systems.extend(bead_systems_from_trajectory(
+            system.trajectories[index][start:end], cg, vocabulary,
+            name=f"{name}/{index}" + ("" if kind == "held out" else f" ({kind})"),
+            split_molecules=system.independent_molecules, periodic=system.periodic))
+    if not systems:
+        longest = max((b - a for _, a, b, _ in blocks), default=0)
+        raise CgvizError(
+            f"No held-out block has the {min_frames} frames a rollout needs to start "
+            f"(longest: {longest}).",
+            hint="Give longer or more trajectories, or a smaller stride.")
+    kinds = sorted({kind for *_, kind in blocks})
+    return HeldOut(systems, cg, system.with_mapping(cg), tuple(warnings), ", ".join(kinds))
+
+
+def test_systems_for(model_checkpoint: dict, demo: str = "polymer-test", data_dir=None):
+    """BeadSystems of a demo's held-out frames (all of a demo the model never saw), mapped
+    as :func:`held_out_systems` does."""
+    from cgviz import system
+
+    return held_out_systems(model_checkpoint, system.from_demo(demo, data_dir)).systems
 
 
 def figures(report: EvaluationReport):

@@ -234,7 +234,8 @@ class CGSimulator(nn.Module):
         from cgviz.graph import build_bead_graph
 
         return build_bead_graph(positions, self.config.cutoff_nm, batch.bead_bonds,
-                                batch=batch.bead_graph)
+                                batch=batch.bead_graph,
+                                periodic_box=getattr(batch, "periodic_box", None))
 
     def predict(self, embeddings: Tensor, history: Tensor, batch):
         """mu, sigma (normalised) and latent states from a history (k, n_beads, 3) in nm."""
@@ -375,10 +376,12 @@ def load_simulator(path) -> tuple[CGSimulator, dict[str, Any]]:
     """(model, metadata) from a bundled model file or a training-run checkpoint.
 
     The metadata holds the model ``config`` and, when recorded, the ``mapping`` (a
-    CGMapping dict) and the ``training_config`` it was trained with.
+    CGMapping dict), the ``training_config`` it was trained with and the training
+    ``system`` record (source, split, trajectory fingerprints and lengths).
     """
     model, checkpoint = load_checkpoint(path)
     if "cgviz_model" in checkpoint:
         checkpoint = {**checkpoint["cgviz_model"], "mapping": checkpoint.get("cgviz_mapping", {}),
-                      "training_config": checkpoint.get("cgviz_training_config", {})}
+                      "training_config": checkpoint.get("cgviz_training_config", {}),
+                      "system": checkpoint.get("cgviz_system", {})}
     return model, checkpoint

@@ -12,16 +12,39 @@ import numpy as np
 from cgviz.errors import CgvizError
 
 
-def bead_chain_topology(n_beads: int, bonds):
-    """An md.Topology of ``n_beads`` virtual-site beads in one chain, joined by ``bonds``."""
-    import mdtraj as md
+def bead_chain_topology(n_beads: int, bonds, bead_types: Sequence[str] | None = None):
+    """An md.Topology of ``n_beads`` virtual-site beads joined by ``bonds``: one chain per
+    bonded molecule, one residue "CG" per bead (resSeq = bead index + 1).
 
+    Atom names are the bead types from the mapping when each has at most 4 characters
+    (e.g. "B1", "S2"), else "B<k>" with k the type's index in the sorted list of types
+    (as ``CGMapping.bead_topology`` names them); without types, "CG<i>"."""
+    import mdtraj as md
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    n_beads = int(n_beads)
+    pairs = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+    if bead_types is not None and len(bead_types) == n_beads:
+        vocabulary = sorted(set(bead_types))
+        short = ({t: t for t in vocabulary} if all(len(t) <= 4 for t in vocabulary)
+                 else {t: f"B{k}"[:4] for k, t in enumerate(vocabulary)})
+        names = [short[t] for t in bead_types]
+    else:
+        names = [f"CG{i}" for i in range(n_beads)]
+    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
+                              shape=(n_beads, n_beads))
+    _, molecule = connected_components(graph, directed=False)
     topology = md.Topology()
-    chain = topology.add_chain()
-    atoms = [topology.add_atom(f"CG{i}", md.element.virtual_site,
-                               topology.add_residue("BEA", chain))
-             for i in range(int(n_beads))]
-    for a, b in np.asarray(bonds, dtype=np.int64).reshape(-1, 2).tolist():
+    chains: dict[int, object] = {}
+    atoms = []
+    for i in range(n_beads):
+        key = int(molecule[i])
+        if key not in chains:
+            chains[key] = topology.add_chain()
+        atoms.append(topology.add_atom(names[i], md.element.virtual_site,
+                                       topology.add_residue("CG", chains[key], resSeq=i + 1)))
+    for a, b in pairs.tolist():
         topology.add_bond(atoms[a], atoms[b])
     return topology
 
@@ -42,6 +65,8 @@ class Rollout:
     n_steps_requested, n_steps_completed: model steps asked for and done.
     stop_reason: None if every step was done, else why the rollout stopped.
     wall_time_s: seconds spent stepping.
+    bead_types: per system the mapping's bead types (or None), for written files.
+    boxes: per system the (3,) periodic box the rollout ran in (or None).
     """
 
     names: tuple[str, ...]
@@ -54,6 +79,8 @@ class Rollout:
     n_steps_completed: int
     stop_reason: str | None
     wall_time_s: float
+    bead_types: tuple = ()
+    boxes: tuple = ()
 
     @property
     def n_systems(self) -> int:
@@ -74,8 +101,15 @@ class Rollout:
         import mdtraj as md
 
         xyz = self.positions[system] if include_start else self.generated(system)
-        topology = bead_chain_topology(xyz.shape[1], self.bead_bonds[system])
-        return md.Trajectory(xyz, topology, time=np.arange(len(xyz)) * self.frame_time_ps)
+        types = self.bead_types[system] if system < len(self.bead_types) else None
+        topology = bead_chain_topology(xyz.shape[1], self.bead_bonds[system], types)
+        box = self.boxes[system] if system < len(self.boxes) else None
+        cell = {} if box is None else {
+            "unitcell_lengths": np.tile(np.asarray(box, np.float32), (len(xyz), 1)),
+            "unitcell_angles": np.full((len(xyz), 3), 90.0, dtype=np.float32)}
+        first = 0 if include_start else 1
+        return md.Trajectory(xyz, topology, time=(np.arange(len(xyz)) + first)
+                             * self.frame_time_ps, **cell)
 
     def save(self, system: int, trajectory_path: str | Path, topology_path: str | Path | None = None
              ) -> None:
@@ -124,7 +158,7 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
         start_frames = [k - 1] * len(systems)
     if len(start_frames) != len(systems):
         raise CgvizError("Give one start frame per system.")
-    histories = []
+    histories, boxes = [], []
     for system, start in zip(systems, start_frames):
         if not k - 1 <= start < system.n_frames:
             raise CgvizError(
@@ -132,7 +166,10 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
                 f"(valid: {k - 1}..{system.n_frames - 1}).",
                 hint="Pick a later start frame or a model with a shorter history.")
         histories.append(system.positions[start - k + 1 : start + 1])
-    batch = collate_systems(list(systems), histories).to(device)
+        boxes.append(None if system.box is None else system.box[start])
+    # A periodic system keeps the box of its last history frame (constant volume).
+    batch = collate_systems(list(systems), histories,
+                            boxes if all(b is not None for b in boxes) else None).to(device)
     model = model.to(device).eval()
     generator = torch.Generator().manual_seed(int(seed))
     offsets = np.cumsum([0] + [s.n_beads for s in systems])
@@ -180,4 +217,58 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
         n_steps_completed=done,
         stop_reason=stop_reason,
         wall_time_s=wall,
+        bead_types=tuple(getattr(s, "bead_types", None) for s in systems),
+        boxes=tuple(boxes),
     )
+
+
+def write_rollout(result: Rollout, out_dir: str | Path) -> dict:
+    """Write a rollout for mdtraj, VMD, nglview: per system ``system_NNN.pdb`` (bead
+    topology with the mapping's names and CG bonds, first model frame, box),
+    ``system_NNN_start.xtc`` (the MD history frames the model started from),
+    ``system_NNN.xtc`` (only the model's frames; the first is one model step after the
+    last start frame) and ``system_NNN.atoms.json`` (bead types and masses), plus
+    ``rollout.json`` describing them. Returns that description."""
+    import json
+
+    from cgviz import io
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CgvizError(f"Cannot create the output folder '{out}' ({error.strerror}).",
+                         hint="Pick a folder you can write to.") from None
+    entries = []
+    for i in range(result.n_systems):
+        stem = f"system_{i:03d}"
+        full = result.to_mdtraj(i, include_start=True)
+        start, generated = full[: result.history_length], full[result.history_length:]
+        generated.time = np.arange(1, generated.n_frames + 1) * result.frame_time_ps
+        first = generated[0] if generated.n_frames else start[-1]
+        first.save_pdb(str(out / f"{stem}.pdb"))
+        start.save_xtc(str(out / f"{stem}_start.xtc"))
+        if generated.n_frames:
+            generated.save_xtc(str(out / f"{stem}.xtc"))
+        types = result.bead_types[i] if i < len(result.bead_types) else None
+        io.write_atom_properties(out / f"{stem}.atoms.json", io.AtomProperties(
+            tuple(types) if types else tuple(a.name for a in full.topology.atoms),
+            np.asarray(result.bead_masses[i], dtype=np.float64)))
+        entries.append({"name": result.names[i], "topology": f"{stem}.pdb",
+                        "start_frames": f"{stem}_start.xtc",
+                        "model_frames": f"{stem}.xtc" if generated.n_frames else None,
+                        "atom_properties": f"{stem}.atoms.json",
+                        "n_beads": int(full.n_atoms), "n_model_frames": int(generated.n_frames)})
+    description = {
+        "format": "cgviz-rollout", "version": 1,
+        "frame_time_ps": result.frame_time_ps, "history_length": result.history_length,
+        "n_steps_requested": result.n_steps_requested,
+        "n_steps_completed": result.n_steps_completed, "stop_reason": result.stop_reason,
+        "simulated_ns_per_wall_second": result.simulated_ns_per_wall_second,
+        "note": "<stem>_start.xtc holds the reference MD frames the model started from; "
+                "<stem>.xtc holds only the model's frames, frame j at time (j + 1) x "
+                "frame_time_ps after the last start frame.",
+        "systems": entries,
+    }
+    (out / "rollout.json").write_text(json.dumps(description, indent=1) + "\n")
+    return description

@@ -15,14 +15,18 @@ PRECISIONS = ("32", "bf16-mixed")
 class SimulatorTrainingConfig:
     """Everything a simulator training run needs.
 
-    Data: ``train_demo`` names a bundled/generated demo (``data_dir``), or
-    ``train_trajectories`` + ``topology`` name files (atom types and masses from the sidecar
-    next to the topology, else from elements). Each molecule becomes its own system.
+    Data: ``system`` is a ``cgviz.system.MolecularSystem.to_dict()`` (the user's own
+    system: files, selection, stride, periodic box, split and, if chosen, mapping); else
+    ``train_demo`` names a bundled/generated demo (``data_dir``), or ``train_trajectories``
+    + ``topology`` name files (atom types and masses from the sidecar next to the topology,
+    else from elements). The latter two are split in time with ``validation_fraction``.
 
     Attributes
     ----------
+    system: the training system as plain data (takes precedence over the others).
     train_demo, data_dir, train_trajectories, topology: where the training data come from.
-    atoms_per_bead: METIS mapping size (SCIENCE.md 1.1).
+    atoms_per_bead: METIS mapping size (docs/science.md), used when the system has no
+        mapping of its own.
     validation_fraction: the last this fraction of every system's frames is held out
         (a block split, so no near-identical neighbour frames leak into validation).
     model: SimulatorConfig fields (type_vocabulary is filled in from the data if empty).
@@ -32,6 +36,7 @@ class SimulatorTrainingConfig:
     frame_stride: use every n-th window start.
     """
 
+    system: dict[str, Any] | None = None
     train_demo: str | None = "polymer-train"
     data_dir: str | None = None
     train_trajectories: tuple[str, ...] = ()
@@ -52,8 +57,10 @@ class SimulatorTrainingConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_trajectories", tuple(self.train_trajectories))
-        if not self.train_demo and not self.train_trajectories:
-            raise CgvizError("Give train_demo or train_trajectories.")
+        if self.system is not None and not isinstance(self.system, dict):
+            raise CgvizError("system must be a mapping (MolecularSystem.to_dict()).")
+        if not self.system and not self.train_demo and not self.train_trajectories:
+            raise CgvizError("Give a system, train_demo or train_trajectories.")
         if self.train_trajectories and not self.topology:
             raise CgvizError("train_trajectories need a topology file.")
         if not 0 <= self.validation_fraction < 0.5:
@@ -66,8 +73,11 @@ class SimulatorTrainingConfig:
             raise CgvizError(f"learning_rate must be > 0, got {self.learning_rate}.")
         if self.precision not in PRECISIONS:
             raise CgvizError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        if self.atoms_per_bead < 1:
-            raise CgvizError(f"atoms_per_bead must be >= 1, got {self.atoms_per_bead}.")
+        if not isinstance(self.atoms_per_bead, (int, float)) or isinstance(
+                self.atoms_per_bead, bool) or not self.atoms_per_bead >= 1:
+            raise CgvizError(f"atoms_per_bead must be a number >= 1, got "
+                             f"{self.atoms_per_bead!r}.",
+                             hint="4 heavy atoms per bead is a common start.")
         known = {f.name for f in fields(SimulatorConfig)}
         unknown = set(self.model) - known
         if unknown:

@@ -18,44 +18,64 @@ from cgviz.training.config import SimulatorTrainingConfig
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Training and validation systems (block split in time) and the mapping used."""
+    """Training and validation systems (split as the system says) and the mapping used."""
 
     train: list
     validation: list
     mapping: Any
     type_vocabulary: tuple[str, ...]
+    system: Any = None
+
+
+def training_system(config: SimulatorTrainingConfig):
+    """The ``cgviz.system.MolecularSystem`` a config trains on (without its mapping, if
+    it has none: :func:`prepare_data` adds a METIS one)."""
+    from cgviz import system as cg_system
+
+    if config.system:
+        return cg_system.from_dict(config.system)
+    # The presets' demos and plain file lists: every molecule's frames split in time, the
+    # last validation_fraction for validation (the polymer test set is a demo of its own).
+    split = cg_system.Split(by="time", validation=config.validation_fraction, test=0.0)
+    if config.train_demo:
+        return cg_system.from_demo(config.train_demo, config.data_dir, split=split)
+    return cg_system.load(list(config.train_trajectories), config.topology, split=split,
+                          independent_molecules=True, label="train")
 
 
 def prepare_data(config: SimulatorTrainingConfig) -> PreparedData:
-    """Load the trajectories, map them to beads with METIS, split each molecule in time."""
-    from cgviz import datasets, io, mapping
-    from cgviz.simulator.data import BeadSystem, bead_systems_from_trajectory
+    """Load the system, map it to beads (its own mapping, else METIS), split it."""
+    from cgviz import mapping
 
-    if config.train_demo:
-        demo = datasets.load_demo(config.train_demo, config.data_dir)
-        trajectories = demo.trajectories
-        props = io.AtomProperties(demo.atom_types, demo.masses)
-        label = config.train_demo
-    else:
-        loaded, props = io.load_system(list(config.train_trajectories), config.topology,
-                                       concatenate=False)
-        trajectories, label = loaded, "train"
+    system = training_system(config)
+    props = system.properties
     vocabulary = tuple(sorted(set(props.type_names)))
     vocabulary = tuple(config.model.get("type_vocabulary", vocabulary))
-    cg = mapping.metis_mapping(trajectories[0].topology, config.atoms_per_bead, properties=props)
-    train, validation = [], []
-    for i, traj in enumerate(trajectories):
-        for system in bead_systems_from_trajectory(traj, cg, vocabulary, name=f"{label}/{i}"):
-            n_val = int(round(system.n_frames * config.validation_fraction))
-            cut = system.n_frames - n_val
-            parts = {"train": system.positions[:cut], "validation": system.positions[cut:]}
-            for kind, positions in parts.items():
-                if len(positions) == 0:
-                    continue
-                piece = BeadSystem(**{**system.__dict__, "positions": positions,
-                                      "name": f"{system.name}/{kind}"})
-                (train if kind == "train" else validation).append(piece)
-    return PreparedData(train, validation, cg, vocabulary)
+    cg = system.mapping
+    if cg is None:
+        cg = mapping.metis_mapping(system.topology, config.atoms_per_bead, properties=props)
+        system = system.with_mapping(cg)
+    check_mapping(cg, system)
+    history = config.model_config(vocabulary).history_length
+    train = system.bead_systems("train", vocabulary)
+    validation = system.bead_systems("validation", vocabulary, min_frames=history + 1)
+    if system.part_frames("validation") and not validation:
+        longest = max((e - s for _, s, e in system.parts()["validation"]), default=0)
+        raise CgvizError(
+            f"The validation part holds at most {longest} consecutive frames, but one "
+            f"history window needs history_length + 1 = {history + 1}.",
+            hint="Use longer trajectories, a smaller stride, a shorter history_length or a "
+            "larger validation fraction (or split by trajectory).")
+    return PreparedData(train, validation, cg, vocabulary, system)
+
+
+def check_mapping(cg, system) -> None:
+    """Refuse mappings a simulator cannot learn from (one bead; beads of ~all atoms)."""
+    if cg.n_beads < 2:
+        raise CgvizError(
+            f"The mapping has {cg.n_beads} bead for {system.n_atoms} atoms: a simulator "
+            "needs at least two beads to learn any motion.",
+            hint="Use fewer atoms per bead (e.g. 4) or a finer mapping.")
 
 
 def validation_loss(model, systems, n_windows: int = 64, batch_size: int = 16, seed: int = 0
@@ -88,7 +108,8 @@ def build_model(config: SimulatorTrainingConfig, data: PreparedData):
     return CGSimulator(model_config, stats)
 
 
-def _lightning_module(model, config: SimulatorTrainingConfig, mapping_dict: dict[str, Any]):
+def _lightning_module(model, config: SimulatorTrainingConfig, mapping_dict: dict[str, Any],
+                      system_dict: dict[str, Any] | None = None):
     import lightning as L
     import torch
 
@@ -125,6 +146,8 @@ def _lightning_module(model, config: SimulatorTrainingConfig, mapping_dict: dict
             checkpoint["cgviz_model"] = self.model.checkpoint()
             checkpoint["cgviz_mapping"] = mapping_dict
             checkpoint["cgviz_training_config"] = config.to_dict()
+            if system_dict is not None:
+                checkpoint["cgviz_system"] = system_dict
 
     return SimulatorModule()
 
@@ -162,6 +185,19 @@ def _loaders(config: SimulatorTrainingConfig, data: PreparedData, history_length
     return loader, val_loader
 
 
+def _system_record(system) -> dict[str, Any] | None:
+    """What a checkpoint keeps of its training system: where it came from, the split, the
+    trajectory fingerprints and lengths (to recognise training frames at evaluation)."""
+    if system is None or system.source is None:
+        return None
+    record = system.to_dict()
+    record["mapping"] = None  # stored once, as cgviz_mapping
+    record["n_frames"] = [int(t.n_frames) for t in system.trajectories]
+    record["frame_time_ps"] = system.frame_time_ps
+    record["periodic"] = system.periodic
+    return record
+
+
 def _trainer_devices(devices: list[str]) -> dict[str, Any]:
     if set(devices) == {"cpu"}:
         return {"accelerator": "cpu", "devices": len(devices),
@@ -186,7 +222,7 @@ def run(ctx) -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data = prepare_data(config)
     model = build_model(config, data)
-    module = _lightning_module(model, config, data.mapping.to_dict())
+    module = _lightning_module(model, config, data.mapping.to_dict(), _system_record(data.system))
     loader, val_loader = _loaders(config, data, model.config.history_length)
     n_windows, n_ranks = len(loader.dataset), max(1, len(ctx.devices))
     if n_windows // n_ranks < config.batch_size:
