@@ -439,9 +439,8 @@ def saved_uploads(files):
 
 def _source_index(current) -> int:
     """The picker's source for the system in use: 0 demo, 1 upload, 2 server path."""
-    if current is None:
-        return 0
-    return {"upload: ": 1, "files: ": 2}.get(current.label[:7], 0)
+    label = "" if current is None else current.label
+    return 1 if label.startswith("upload: ") else 2 if label.startswith("files: ") else 0
 
 
 def system_picker(key: str = "picker") -> LoadedSystem | None:
