@@ -196,10 +196,14 @@ def test_uploads_are_removed_after_loading_and_their_total_is_capped(no_roots, m
     assert at.session_state[ui.SYSTEM_KEY].n_frames == 1
     assert set(_uploads_on_disk()) <= before, "the upload's file is gone once loaded"
     # the loaded system lives on in the session: other pages use it without the file
-    at.switch_page("2_Coarse_Graining.py").run()
+    system = at.session_state[ui.SYSTEM_KEY]
+    at = page("2_Coarse_Graining.py")  # the next page of the same session
+    at.session_state[ui.SYSTEM_KEY] = system
+    at.run()
     assert not at.exception and not at.error
     assert {m.label: m.value for m in at.metric}["atoms"] == "22"
     assert at.radio[0].value == "Upload files", "the picker opens on the source in use"
+    assert at.session_state[ui.SYSTEM_KEY] is system
 
     monkeypatch.setenv(ui.UPLOAD_TOTAL_VARIABLE, "0.001")  # 1 kB, less than the 2 kB PDB
     at = page("1_Trajectory.py").run()
