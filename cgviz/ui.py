@@ -269,16 +269,22 @@ def rg_rmsd_views(trajectory, properties: io.AtomProperties, atoms):
 
 
 def ramachandran_view(trajectories):
-    """The backbone (phi, psi) free energy over all ``trajectories`` of a system: a shared
-    figure (:func:`player_view`)."""
+    """The backbone (phi, psi) free energy over all ``trajectories`` of a system, each
+    residue's phi with its own psi (:func:`cgviz.analysis.compute_phi_psi`: chain ends,
+    breaks and non-standard residues leave some residues with one angle only): a shared
+    figure (:func:`player_view`), or None where no residue has both angles."""
     from cgviz import figures
 
     def build():
         import mdtraj as md
 
+        from cgviz import analysis
+
         joined = md.join(trajectories) if len(trajectories) > 1 else trajectories[0]
-        return _shared(figures.ramachandran(md.compute_phi(joined)[1],
-                                            md.compute_psi(joined)[1]))
+        phi, psi, residues = analysis.compute_phi_psi(joined)
+        if residues.size == 0:
+            return None
+        return _shared(figures.ramachandran(phi, psi))
 
     return _view(trajectories[0], ("ramachandran", len(trajectories)), build)
 

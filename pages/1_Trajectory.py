@@ -50,5 +50,10 @@ with right:
         ui.show_error(error)
 
 if summary.has_backbone_dihedrals:
-    ui.plotly_chart(ui.ramachandran_view(system.trajectories),
-                    title=f"Ramachandran free energy, all {n_traj} run(s)", width="content")
+    ramachandran = ui.ramachandran_view(system.trajectories)
+    if ramachandran is None:
+        st.info("No residue has both backbone dihedrals (phi and psi), so there is no "
+                "Ramachandran plot.")
+    else:
+        ui.plotly_chart(ramachandran, title=f"Ramachandran free energy, all {n_traj} run(s)",
+                        width="content")

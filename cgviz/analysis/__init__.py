@@ -4,6 +4,7 @@ numpy arrays in, numpy arrays (or small frozen dataclasses) out, one observable 
 function, mdtraj-style ``compute_*`` names. Units: positions nm, time ps, masses amu,
 angles radians, free energies kJ/mol (or kT), divergences nats.
 
+- :mod:`~cgviz.analysis.backbone`: phi and psi paired per residue (Ramachandran plots).
 - :mod:`~cgviz.analysis.structure`: radius of gyration (mass-weighted, about the centre
   of mass), distances, bond lengths and angles, contact maps, collisions.
 - :mod:`~cgviz.analysis.dynamics`: normalised autocorrelation, relaxation times, running
@@ -17,6 +18,7 @@ Importing this package loads numpy only (no deeptime, torch or plotting librarie
 
 from __future__ import annotations
 
+from cgviz.analysis.backbone import compute_phi_psi, is_alanine_dipeptide
 from cgviz.analysis.distributions import (
     HistogramPair,
     distribution_js,
@@ -67,6 +69,7 @@ __all__ = [
     "compute_ramachandran_surface",
     "compute_implied_timescales",
     "compute_min_nonbonded_distance",
+    "compute_phi_psi",
     "compute_relaxation_time",
     "compute_rg",
     "compute_rg2_relaxation_time",
@@ -76,6 +79,7 @@ __all__ = [
     "distribution_js",
     "histogram_2d_js",
     "histogram_pair",
+    "is_alanine_dipeptide",
     "jensen_shannon_divergence",
     "pairwise_distances",
 ]
