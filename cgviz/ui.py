@@ -589,6 +589,28 @@ def molecule_choice(system: LoadedSystem, key: str) -> np.ndarray:
     return _chain_atoms(system.topology, None if choice == "all" else options.index(choice) - 1)
 
 
+def unbonded_atoms(topology) -> np.ndarray:
+    """Atoms without any bond that share their residue with other atoms: bonds missing
+    from the topology (a .gro or .xyz file, a PDB's non-standard residue without CONECT
+    records), not ions or other one-atom residues."""
+    degree = np.zeros(topology.n_atoms, dtype=np.int64)
+    bonds = io.topology_bonds(topology)
+    np.add.at(degree, bonds.ravel(), 1)
+    return np.array([a.index for a in topology.atoms
+                     if degree[a.index] == 0 and a.residue.n_atoms > 1], dtype=np.int64)
+
+
+def unbonded_warning(topology, unbonded) -> str:
+    """The Coarse-Graining page's warning for :func:`unbonded_atoms` (markdown, names
+    escaped)."""
+    residues = sorted({str(topology.atom(int(i)).residue) for i in unbonded[:200]})
+    shown = ", ".join(residues[:5]) + (", ..." if len(residues) > 5 else "")
+    return (f"{len(unbonded):,} of {topology.n_atoms:,} atoms have no bond although their "
+            f"residue has other atoms (in {markdown_text(shown)}): each would be a bead of "
+            "its own. The topology file probably carries no bonds for them; tick **Infer "
+            "bonds from distances** to guess them.")
+
+
 def bead_files_zip(mapping, trajectories, stem: str = "beads") -> bytes:
     """A zip with the mapping (JSON) and the bead trajectory: PDB + XTC per run + sidecar."""
     import io as _io
