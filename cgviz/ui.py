@@ -674,21 +674,55 @@ def frames_for_selection(point_indices, trajectory_lengths, stride: int, max_fra
     return [(int(o), int(r - starts[o])) for o, r in zip(owners, rows) if r < starts[-1]]
 
 
+#: MEMnets page feature kinds whose all-pairs size a guard checks first (see below)
+_DISTANCE_SELECTIONS = {"distances": ("not element H", "heavy-atom distances"),
+                        "ca-distances": ("name CA", "C-alpha distances")}
+
+
 def memnets_features(kind: str, trajectories, properties, mapping=None) -> list[np.ndarray]:
-    """Feature trajectories for the MEMnets page: "dihedrals", "distances", "coordinates"
-    (aligned heavy atoms) or "beads" (aligned bead positions of ``mapping``, else METIS with
-    4 atoms per bead)."""
+    """Feature trajectories for the MEMnets page: "dihedrals", "distances" (heavy atoms),
+    "ca-distances" (C-alpha atoms), "coordinates" (aligned heavy atoms) or "beads"
+    (aligned bead positions of ``mapping``, else METIS with 4 atoms per bead).
+
+    Their size is estimated first (:func:`cgviz.analysis.budget.check_feature_memory`): a
+    matrix that would not fit raises ``CgvizError`` (with what would) before any is built.
+    """
+    from cgviz.analysis.budget import check_feature_memory
+
     trajectories = list(trajectories)
+    topology = trajectories[0].topology
+    n_frames = sum(t.n_frames for t in trajectories)
     if kind == "dihedrals":
+        import mdtraj as md
+
+        first = trajectories[0][:1]
+        n_angles = len(md.compute_phi(first)[0]) + len(md.compute_psi(first)[0])
+        check_feature_memory(n_frames, 2 * n_angles, "Backbone dihedrals")
         return [io.backbone_dihedral_features(t) for t in trajectories]
-    if kind == "distances":
-        return [io.pairwise_distance_features(t, selection="not element H") for t in trajectories]
+    if kind in _DISTANCE_SELECTIONS:
+        selection, what = _DISTANCE_SELECTIONS[kind]
+        n_selected = len(topology.select(selection))
+        n_pairs = n_selected * (n_selected - 1) // 2
+        n_ca = len(topology.select("name CA"))
+        smaller = (f"C-alpha distances ({n_ca * (n_ca - 1) // 2:,} pairs)"
+                   if kind == "distances" and 1 < n_ca < n_selected else None)
+        check_feature_memory(n_frames, n_pairs,
+                             f"{what.capitalize()} ({n_selected:,} atoms, {n_pairs:,} pairs)",
+                             smaller=smaller or "aligned coordinates or bead positions")
+        return [io.pairwise_distance_features(t, selection=selection) for t in trajectories]
     if kind == "coordinates":
+        n_heavy = len(topology.select("not element H"))
+        check_feature_memory(n_frames, 3 * n_heavy,
+                             f"Aligned coordinates of {n_heavy:,} heavy atoms",
+                             smaller="aligned bead positions")
         return [io.aligned_cartesian_features(t, reference=trajectories[0]) for t in trajectories]
     from cgviz import mapping as cg_mapping
 
     if mapping is None or mapping.n_atoms != trajectories[0].n_atoms:
-        mapping = cg_mapping.metis_mapping(trajectories[0].topology, 4, properties=properties)
+        mapping = cg_mapping.metis_mapping(topology, 4, properties=properties)
+    check_feature_memory(n_frames, 3 * mapping.n_beads,
+                         f"Aligned positions of {mapping.n_beads:,} beads",
+                         smaller="a mapping with fewer beads (page 2)")
     beads = mapping.apply(trajectories)
     return [io.aligned_cartesian_features(b, reference=beads[0], selection="all") for b in beads]
 

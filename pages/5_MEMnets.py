@@ -4,7 +4,7 @@ import mdtraj as md
 import numpy as np
 import streamlit as st
 
-from cgviz import CgvizError, figures, io, jobs, ui
+from cgviz import CgvizError, analysis, figures, io, jobs, ui
 
 st.set_page_config(page_title="cgviz · MEMnets", page_icon="🧬", layout="wide")
 st.title("5 · MEMnets")
@@ -16,6 +16,7 @@ if system is None:
     st.stop()
 trajs = list(system.trajectories)
 KINDS = {"backbone dihedrals (sin/cos)": "dihedrals", "heavy-atom distances": "distances",
+         "C-alpha distances": "ca-distances",
          "aligned heavy-atom coordinates": "coordinates", "aligned bead positions": "beads"}
 kind = KINDS[st.radio("Features", list(KINDS), horizontal=True,
                       help="Bead positions use the Coarse-Graining page's mapping when it fits "
@@ -98,15 +99,19 @@ values = np.concatenate(cvs)
 stride = max(1, len(values) // 8000)
 names = None
 color = np.concatenate([np.arange(len(c)) for c in cvs])[::stride].astype(float)
-if io.trajectory_summary(trajs[0]).has_backbone_dihedrals:
+if analysis.is_alanine_dipeptide(system.topology):  # its named states; other systems: frame
     from cgviz.datasets.alanine import STATE_NAMES, conformational_states
 
     phi = np.concatenate([md.compute_phi(t)[1][:, 0] for t in trajs])
     psi = np.concatenate([md.compute_psi(t)[1][:, 0] for t in trajs])
     color, names = conformational_states(phi, psi)[::stride], STATE_NAMES
+if values.shape[1] >= 2:
+    x, y, x_label = values[::stride, 0], values[::stride, 1], "CV 1"
+else:  # one CV: along the frames (all runs in turn)
+    x, y, x_label = np.arange(len(values))[::stride], values[::stride, 0], "frame (runs in turn)"
 event = ui.plotly_chart(figures.projection_scatter(
-    values[::stride, 0], values[::stride, min(1, values.shape[1] - 1)], color,
-    "state" if names else "frame", category_names=names), on_select="rerun",
+    x, y, color, "state" if names else "frame", category_names=names,
+    x_label=x_label, y_label="CV 2" if values.shape[1] >= 2 else "CV 1"), on_select="rerun",
     selection_mode=("box", "lasso"), key="memnets.projection")
 points = [p["point_index"] for p in event.selection.points] if event and event.selection else []
 chosen = ui.frames_for_selection(points, [len(c) for c in cvs], stride)

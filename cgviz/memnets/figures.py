@@ -70,15 +70,54 @@ def _stack(cvs: Any, columns: Sequence[int]) -> np.ndarray:
 
 def cv_free_energy(cvs: Any, columns: tuple[int, int] = (0, 1), bins: int = 60,
                    temperature_K: float | None = 300.0, title: str = "") -> Any:
-    """2-D free-energy surface ``-kT ln p`` of two CVs (all trajectories pooled)."""
+    """2-D free-energy surface ``-kT ln p`` of two CVs (all trajectories pooled); for CVs
+    of one column (a model with one CV) and the default ``columns``, the 1-D profile along
+    it (:func:`cv_free_energy_profile`)."""
     from cgviz.analysis import compute_free_energy_surface
     from cgviz.figures import free_energy_surface
 
+    if tuple(columns) == (0, 1) and _n_columns(cvs) == 1:
+        return cv_free_energy_profile(cvs, 0, bins=bins, temperature_K=temperature_K,
+                                      title=title)
     values = _stack(cvs, columns)
     surface = compute_free_energy_surface(values[:, 0], values[:, 1], bins=bins,
                                           temperature_K=temperature_K)
     return free_energy_surface(surface, f"CV{columns[0] + 1}", f"CV{columns[1] + 1}",
                                title=title or "Free energy along the CVs")
+
+
+def _n_columns(cvs: Any) -> int:
+    arrays = cvs if isinstance(cvs, (list, tuple)) else [cvs]
+    shapes = {np.shape(a)[1] if np.ndim(a) == 2 else None for a in arrays}
+    if len(shapes) != 1 or None in shapes:
+        raise CgvizError(f"CVs must be 2-D arrays with the same columns, got shapes "
+                         f"{[np.shape(a) for a in arrays]}.",
+                         hint="Give (n_frames, n_cvs) arrays, one per trajectory.")
+    return int(shapes.pop())
+
+
+def cv_free_energy_profile(cvs: Any, column: int = 0, bins: int = 60,
+                           temperature_K: float | None = 300.0, title: str = "") -> Any:
+    """Free energy ``-kT ln(p / p_max)`` along one CV (all trajectories pooled): a line,
+    with empty bins left out. kJ/mol at ``temperature_K``, or kT for None."""
+    go = _go()
+    values = _stack(cvs, (column,))[:, 0]
+    if not np.all(np.isfinite(values)):
+        raise CgvizError("The CV values contain NaN or infinity.",
+                         hint="Check the model and its features.")
+    counts, edges = np.histogram(values, bins=int(bins))
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    kt, units = ((0.0083144626 * temperature_K, "kJ/mol") if temperature_K is not None
+                 else (1.0, "kT"))
+    with np.errstate(divide="ignore"):
+        energy = -kt * np.log(counts / counts.max())
+    energy[counts == 0] = np.nan
+    figure = go.Figure(go.Scatter(x=centers, y=energy, mode="lines", connectgaps=False,
+                                  line=dict(color=_COLORS[0]), name=f"CV{column + 1}"))
+    figure.update_layout(title=title or f"Free energy along CV{column + 1}",
+                         xaxis_title=f"CV{column + 1}", yaxis_title=f"F ({units})",
+                         margin=dict(l=0, r=0, t=40, b=0))
+    return figure
 
 
 def cv_scatter(cvs: Any, color: Any = None, columns: tuple[int, int] = (0, 1),
