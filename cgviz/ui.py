@@ -17,39 +17,20 @@ import time
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cgviz import io
 from cgviz.errors import CgvizError
+from cgviz.system import MolecularSystem
 
 SYSTEM_KEY = "cgviz.system"
 
 
-@dataclass(frozen=True)
-class LoadedSystem:
-    """Trajectories of one system as the user chose them.
-
-    Attributes
-    ----------
-    label: what the user picked ("demo: alanine-dipeptide", "upload: run.xtc", ...).
-    trajectories: independent trajectories of the same topology (nm, ps).
-    properties: per-atom type names and masses.
-    """
-
-    label: str
-    trajectories: tuple
-    properties: io.AtomProperties
-
-    @property
-    def topology(self):
-        return self.trajectories[0].topology
-
-    @property
-    def n_frames(self) -> int:
-        return sum(t.n_frames for t in self.trajectories)
+#: The system the pages share: the library's own object (label, trajectories, properties,
+#: topology, n_frames, time step, periodic box, split, mapping, notes).
+LoadedSystem = MolecularSystem
 
 
 def show_error(error: Exception, what: str = "") -> None:
@@ -304,8 +285,9 @@ def preload_trajectory_page(name: str) -> None:
 
 
 def _demo_system(name: str, loaded) -> LoadedSystem:
-    return LoadedSystem(f"demo: {name}", tuple(loaded.trajectories),
-                        io.AtomProperties(loaded.atom_types, loaded.masses))
+    from cgviz import system
+
+    return system.from_loaded_demo(loaded)
 
 
 def _load_demo(name: str) -> LoadedSystem:
@@ -322,14 +304,14 @@ def _load_demo(name: str) -> LoadedSystem:
 def _load_paths(trajectories: tuple[str, ...], topology: str | None, label: str) -> LoadedSystem:
     import streamlit as st
 
+    from cgviz import system
+
     @st.cache_resource(show_spinner="Loading trajectory ...", max_entries=8)
-    def cached(paths: tuple[str, ...], top: str | None, stamp: tuple):
-        loaded, props = io.load_system(list(paths), topology=top, concatenate=False)
-        return tuple(loaded), props
+    def cached(paths: tuple[str, ...], top: str | None, stamp: tuple, shown: str):
+        return system.load(list(paths), top, label=shown)
 
     stamp = tuple(Path(p).stat().st_mtime if Path(p).exists() else 0 for p in trajectories)
-    loaded, props = cached(trajectories, topology, stamp)
-    return LoadedSystem(label, loaded, props)
+    return cached(trajectories, topology, stamp, label)
 
 
 #: Where uploads are written while they load (each load its own private folder).
@@ -564,8 +546,12 @@ def _system_from_files(paths: list[Path], names: list[str] | None = None) -> Loa
                                    topology=str(topology) if topology else None,
                                    sidecar=str(sidecars[0]) if sidecars else None,
                                    concatenate=False)
+    from cgviz import system
+
     shown = ", ".join(names if names is not None else [p.name for p in paths])
-    return LoadedSystem(f"upload: {shown}", tuple(loaded), props)
+    # The uploaded files are removed once loaded: the system lives in memory (source None);
+    # a training run gets its own copy (MolecularSystem.save_files).
+    return system.from_trajectories(loaded, props, label=f"upload: {shown}")
 
 
 def _chain_atoms(topology, chain: int | None = 0) -> np.ndarray:

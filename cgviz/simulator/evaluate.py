@@ -27,6 +27,7 @@ import numpy as np
 
 from cgviz import analysis
 from cgviz.errors import CgvizError
+from cgviz.simulator import compare
 
 #: Numbers from Fu et al. (TMLR 2023) for the polymer benchmark, for the report tables.
 PAPER = {"rg_r2": 0.90, "relaxation_r2": 0.48}
@@ -108,9 +109,8 @@ def _relaxation(rg: np.ndarray, dt: float) -> float | None:
 
 
 def _contact_js(ref: np.ndarray, model: np.ndarray, cutoff: float, bonds: np.ndarray) -> float:
-    pairs = np.asarray(bonds).reshape(-1, 2)
-    a = analysis.compute_contact_map(ref, cutoff, exclude_pairs=pairs)
-    b = analysis.compute_contact_map(model, cutoff, exclude_pairs=pairs)
+    a = compare.contact_map(ref, bonds, cutoff)
+    b = compare.contact_map(model, bonds, cutoff)
     upper = np.triu_indices_from(a, 1)
     p, q = a[upper], b[upper]
     if p.sum() == 0 and q.sum() == 0:
@@ -125,14 +125,14 @@ def score_system(name: str, reference: np.ndarray, model: np.ndarray, masses: np
     bonds = np.asarray(bonds).reshape(-1, 2)
     rg_ref = analysis.compute_rg(reference, masses)
     rg_mod = analysis.compute_rg(model, masses)
-    bond_length = float(analysis.compute_bond_lengths(reference, bonds).mean()) if len(bonds) else 0.5
+    bond_length = compare.mean_bond_length(reference, bonds)
     triples = analysis.angle_triples_from_bonds(bonds, reference.shape[1])
     bond_js = analysis.distribution_js(analysis.compute_bond_lengths(reference, bonds).ravel(),
                                        analysis.compute_bond_lengths(model, bonds).ravel())
     angle_js = (analysis.distribution_js(analysis.compute_bond_angles(reference, triples).ravel(),
                                          analysis.compute_bond_angles(model, triples).ravel())
                 if len(triples) else 0.0)
-    contact_js = _contact_js(reference, model, 1.5 * bond_length, bonds)
+    contact_js = _contact_js(reference, model, compare.CONTACT_CUTOFF_BONDS * bond_length, bonds)
     tica_js = None
     n_beads = reference.shape[1]
     if n_beads >= 4 and len(reference) > 20 and len(model) > 20:
@@ -145,7 +145,7 @@ def score_system(name: str, reference: np.ndarray, model: np.ndarray, masses: np
                 bins=30)
         except CgvizError:
             tica_js = None
-    threshold = 0.5 * bond_length
+    threshold = compare.COLLISION_DISTANCE_BONDS * bond_length
     return SystemScores(
         name=name, n_steps=n_steps, stop_reason=stop_reason,
         rg_reference=float(rg_ref.mean()), rg_model=float(rg_mod.mean()),

@@ -1,0 +1,150 @@
+"""One rollout against its reference MD: the numbers and curves a screen shows.
+
+:func:`compare_rollout` is the one call behind the Rollout page, notebook 03 and the
+per-system part of ``evaluate-simulator``: a frozen :class:`RolloutComparison` with the
+model's frames beside a reference window of the same length starting at the same frame,
+so time ranges, distributions and autocorrelations are compared like with like. The
+thresholds (contact cutoff, collision distance) are defined here once, relative to the
+mean CG bond length of the reference (``docs/science.md``, "Judging a rollout").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cgviz import analysis
+from cgviz.errors import CgvizError
+
+#: Beads closer than this many mean bond lengths form a contact (contact maps).
+CONTACT_CUTOFF_BONDS = 1.5
+#: A non-bonded pair closer than this many mean bond lengths is a collision.
+COLLISION_DISTANCE_BONDS = 0.5
+
+
+def mean_bond_length(positions: np.ndarray, bonds: np.ndarray, default: float = 0.5) -> float:
+    """Mean CG bond length (nm) of ``positions`` (n, n_beads, 3); ``default`` without bonds."""
+    bonds = np.asarray(bonds).reshape(-1, 2)
+    if not len(bonds):
+        return default
+    return float(analysis.compute_bond_lengths(positions, bonds).mean())
+
+
+def contact_map(positions: np.ndarray, bonds: np.ndarray, cutoff: float) -> np.ndarray:
+    """Contact probabilities with the bonded pairs left out (they are always in contact)."""
+    return analysis.compute_contact_map(positions, cutoff,
+                                        exclude_pairs=np.asarray(bonds).reshape(-1, 2))
+
+
+@dataclass(frozen=True)
+class RolloutComparison:
+    """Model frames and the reference MD window they are compared with (nm, ps).
+
+    Attributes
+    ----------
+    name: the system's name.
+    frame_time_ps: one model step.
+    start_frame: the reference frame the first rollout frame corresponds to.
+    time_ps: (n,) time of each compared frame, from ``start_frame``.
+    model_positions, reference_positions: (n, n_beads, 3); the reference is the MD window
+        of the same length starting at the same frame (shorter only when the MD ends
+        first: ``n_reference`` says how many reference frames there are).
+    n_history: the first frames are the MD history the rollout started from.
+    rg_model, rg_reference: radius of gyration per frame (mass-weighted).
+    acf_lag_ps, acf_model, acf_reference: Rg^2 autocorrelation of both, same lags.
+    contact_cutoff_nm, contact_model, contact_reference: bead contact probabilities
+        (bonded pairs excluded).
+    collision_rate_model, collision_rate_reference: fraction of frames with a non-bonded
+        pair closer than ``COLLISION_DISTANCE_BONDS`` mean bond lengths.
+    bond_length_nm: mean CG bond length of the reference.
+    bead_bonds, bead_masses: the system's CG bonds and bead masses.
+    bead_types: the mapping's bead types (or "bead").
+    n_steps_completed, stop_reason: from the rollout.
+    """
+
+    name: str
+    frame_time_ps: float
+    start_frame: int
+    time_ps: np.ndarray
+    model_positions: np.ndarray
+    reference_positions: np.ndarray
+    n_reference: int
+    n_history: int
+    rg_model: np.ndarray
+    rg_reference: np.ndarray
+    acf_lag_ps: np.ndarray
+    acf_model: np.ndarray
+    acf_reference: np.ndarray
+    contact_cutoff_nm: float
+    contact_model: np.ndarray
+    contact_reference: np.ndarray
+    collision_rate_model: float
+    collision_rate_reference: float
+    bond_length_nm: float
+    bead_bonds: np.ndarray
+    bead_masses: np.ndarray
+    bead_types: tuple[str, ...]
+    n_steps_completed: int
+    stop_reason: str | None
+
+    @property
+    def n_frames(self) -> int:
+        return int(len(self.model_positions))
+
+    def reference_frame(self, frame: int) -> np.ndarray | None:
+        """The reference positions at compared frame ``frame`` (None past the MD's end)."""
+        return self.reference_positions[frame] if frame < self.n_reference else None
+
+
+def compare_rollout(result, index: int, reference, start_frame: int | None = None
+                    ) -> RolloutComparison:
+    """Compare system ``index`` of a ``Rollout`` with its reference ``BeadSystem``.
+
+    ``start_frame`` is the reference index of the last history frame the rollout started
+    from (default: the first possible, history_length - 1), as given to ``rollout``."""
+    k = int(result.history_length)
+    if not 0 <= index < result.n_systems:
+        raise CgvizError(f"System {index} is not in this rollout of {result.n_systems}.")
+    last_history = k - 1 if start_frame is None else int(start_frame)
+    first = last_history - k + 1
+    if first < 0 or last_history >= reference.n_frames:
+        raise CgvizError(f"Start frame {last_history} does not fit the reference of "
+                         f"{reference.n_frames} frames with a history of {k}.")
+    model_xyz = np.asarray(result.positions[index])
+    reference_xyz = np.asarray(reference.positions[first:first + len(model_xyz)])
+    if reference_xyz.shape[1:] != model_xyz.shape[1:]:
+        raise CgvizError("The reference system does not match the rollout's beads.")
+    bonds = np.asarray(reference.bead_bonds).reshape(-1, 2)
+    masses = np.asarray(reference.bead_masses)
+    bond = mean_bond_length(reference_xyz, bonds)
+    cutoff = CONTACT_CUTOFF_BONDS * bond
+    collision = COLLISION_DISTANCE_BONDS * bond
+    rg_model = analysis.compute_rg(model_xyz, masses)
+    rg_reference = analysis.compute_rg(reference_xyz, masses)
+    n = min(len(rg_model), len(rg_reference))
+    max_lag = max(1, n // 3)
+    lags = np.arange(max_lag + 1) * result.frame_time_ps
+    if n >= 3:
+        acf_model = analysis.compute_autocorrelation(rg_model[:n] ** 2, max_lag=max_lag)
+        acf_reference = analysis.compute_autocorrelation(rg_reference[:n] ** 2,
+                                                         max_lag=max_lag)
+    else:
+        acf_model = acf_reference = np.full(len(lags), np.nan)
+    types = getattr(reference, "bead_types", None) or ("bead",) * reference.n_beads
+    return RolloutComparison(
+        name=str(result.names[index]), frame_time_ps=float(result.frame_time_ps),
+        start_frame=first, time_ps=(first + np.arange(len(model_xyz))) * result.frame_time_ps,
+        model_positions=model_xyz, reference_positions=reference_xyz,
+        n_reference=int(len(reference_xyz)), n_history=k,
+        rg_model=rg_model, rg_reference=rg_reference,
+        acf_lag_ps=lags, acf_model=acf_model, acf_reference=acf_reference,
+        contact_cutoff_nm=float(cutoff), contact_model=contact_map(model_xyz, bonds, cutoff),
+        contact_reference=contact_map(reference_xyz, bonds, cutoff),
+        collision_rate_model=float(analysis.compute_collision_rate(model_xyz, bonds,
+                                                                   collision)),
+        collision_rate_reference=float(analysis.compute_collision_rate(reference_xyz, bonds,
+                                                                       collision)),
+        bond_length_nm=bond, bead_bonds=bonds, bead_masses=masses, bead_types=tuple(types),
+        n_steps_completed=int(result.n_steps_completed), stop_reason=result.stop_reason,
+    )
