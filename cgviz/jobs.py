@@ -1417,13 +1417,17 @@ def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool
         print(f"error: run {run_dir.name!r} is already driven by another process",
               file=sys.stderr)
         return 3
+    slots: list[_FileLock] = []
     try:
-        return _drive_locked(run_dir, resume_run, show_progress)
+        return _drive_locked(run_dir, resume_run, show_progress, slots)
     finally:
+        for slot in slots:  # after the ending is recorded: the next run starts after it
+            slot.release()
         lock.release()
 
 
-def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool) -> int:
+def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool,
+                  slots: list[_FileLock]) -> int:
     ending = _Ending(run_dir)
     stop = threading.Event()
     context: RunContext | None = None
@@ -1433,7 +1437,6 @@ def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool) -> int:
         if context is not None:
             context.request_stop()
 
-    slots: list[_FileLock] | None = None
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
         previous, problem = _read_status_safely(run_dir)
@@ -1478,8 +1481,9 @@ def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool) -> int:
                 return 0
             place = _queue_place(run_dir, current, keys)
             if place == 1:
-                slots = _take_slots(run_dir, keys)
-                if slots is not None:
+                taken = _take_slots(run_dir, keys)
+                if taken is not None:
+                    slots.extend(taken)
                     break
             if place != current.place:
                 current = replace(current, place=place,
@@ -1522,9 +1526,6 @@ def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool) -> int:
         with contextlib.suppress(Exception):
             print(f"[cgviz] {final_state}: {reason}", flush=True)
         return 1
-    finally:
-        for slot in slots or []:
-            slot.release()
     final_state = "cancelled" if context.should_stop() else "completed"
     reason = ("Cancelled on request; resume continues from the last checkpoint."
               if final_state == "cancelled" else "")

@@ -48,3 +48,11 @@ def linear_regression(ctx) -> None:
             time.sleep(sleep_s)
     ctx.save_checkpoint(state(), step, total_steps=steps, final=True)
     ctx.progress(step, steps, force=True)
+
+
+def touch_marker(ctx) -> None:
+    """Not a registered task: a run file that names ``jobtasks:touch_marker`` must be
+    refused, so the marker file never appears."""
+    from pathlib import Path
+
+    Path(ctx.config["path"]).write_text("this task ran\n")
