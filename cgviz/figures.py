@@ -522,3 +522,78 @@ def projection_scatter(x: np.ndarray, y: np.ndarray, color: np.ndarray, color_la
     figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
                          dragmode="lasso", margin=dict(l=0, r=0, t=40 if title else 10, b=0))
     return figure
+
+
+#: One palette for every comparison: the reference MD always in dark grey, the learned
+#: simulator always in orange, on every page and in every notebook.
+REFERENCE_COLOR = "#3B3B3B"
+MODEL_COLOR = "#E8710A"
+COMPARISON_COLORS = {"reference MD": REFERENCE_COLOR, "learned simulator": MODEL_COLOR}
+
+
+def _compare_lines(curves: dict, x_label: str, y_label: str, title: str = "", shape=None):
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name, (x, y) in curves.items():
+        figure.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines",
+                                    name=name, line=dict(
+                                        color=COMPARISON_COLORS.get(name, MODEL_COLOR),
+                                        width=2, **({"shape": shape} if shape else {}))))
+    figure.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
+                         margin=dict(l=0, r=0, t=40 if title else 10, b=0),
+                         legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def rollout_views(comparison, step: int) -> dict:
+    """The Rollout page's figures for a ``cgviz.simulator.compare.RolloutComparison``.
+
+    ``step`` is the model step shown in 3-D (0 = the last MD frame the model started from).
+    Keys: "reference_3d" (None once the reference MD has ended), "model_3d", "rg", "rg_hist",
+    "acf", "contacts". Reference and model keep their colours on every plot; both cover the
+    same time window; the contact maps are square."""
+    import plotly.graph_objects as go
+
+    c = comparison
+    frame = c.n_history - 1 + int(step)
+    time_ns = c.time_ps / 1000.0
+    n_ref = c.n_reference
+    reference = c.reference_frame(frame)
+    views = {
+        "reference_3d": None if reference is None else molecule_3d(
+            reference, c.bead_bonds, c.bead_types, title="reference MD (beads)"),
+        "model_3d": molecule_3d(c.model_positions[frame], c.bead_bonds, c.bead_types,
+                                title="learned simulator"),
+    }
+    rg = _compare_lines({"reference MD": (time_ns[:n_ref], c.rg_reference),
+                         "learned simulator": (time_ns, c.rg_model)},
+                        "time (ns)", "Rg (nm)", "Radius of gyration, same window")
+    rg.add_vline(x=float(time_ns[frame]), line=dict(color="#999999", dash="dot"))
+    views["rg"] = rg
+    edges = np.histogram_bin_edges(np.concatenate([c.rg_reference, c.rg_model]), bins=40)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    views["rg_hist"] = _compare_lines(
+        {name: (centres, np.histogram(values, bins=edges, density=True)[0])
+         for name, values in (("reference MD", c.rg_reference),
+                              ("learned simulator", c.rg_model))},
+        "Rg (nm)", "probability density", "Rg distribution", shape="hvh")
+    views["acf"] = _compare_lines({"reference MD": (c.acf_lag_ps / 1000, c.acf_reference),
+                                   "learned simulator": (c.acf_lag_ps / 1000, c.acf_model)},
+                                  "lag (ns)", "C(lag)", "Rg² autocorrelation")
+    from plotly.subplots import make_subplots
+
+    contacts = make_subplots(rows=1, cols=2, subplot_titles=list(COMPARISON_COLORS),
+                             horizontal_spacing=0.1)
+    for i, values in enumerate((c.contact_reference, c.contact_model)):
+        contacts.add_trace(go.Heatmap(z=values, zmin=0, zmax=1, colorscale="Viridis",
+                                      showscale=i == 1, colorbar=dict(title="p")),
+                           row=1, col=i + 1)
+        contacts.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}",
+                              constrain="domain", row=1, col=i + 1)
+        contacts.update_xaxes(constrain="domain", row=1, col=i + 1)
+    contacts.update_layout(title=f"Contact probability (< {c.contact_cutoff_nm:.2f} nm, "
+                           "bonded pairs left out)", height=420,
+                           margin=dict(l=0, r=0, t=60, b=0))
+    views["contacts"] = contacts
+    return views

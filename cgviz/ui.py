@@ -719,3 +719,70 @@ def finished_runs(task: str) -> dict[str, Path]:
 
     return {f"{r.name} (step {r.step})": jobs.run_dir(r.name) for r in jobs.list_runs()
             if r.task == task and r.state == "completed"}
+
+
+MAPPING_KEY = "cgviz.mapping"
+
+
+def system_in_use():
+    """The system page 1 loaded, with page 2's mapping when it was made for these atoms
+    (None before anything is loaded)."""
+    import streamlit as st
+
+    system = st.session_state.get(SYSTEM_KEY)
+    if system is None:
+        return None
+    cg = st.session_state.get(MAPPING_KEY)
+    if cg is not None and cg.n_atoms == system.n_atoms and system.mapping is not cg:
+        system = system.with_mapping(cg)
+    return system
+
+
+def system_caption(system) -> str:
+    """'In use: **label** (atoms, frames, model step, mapping)' for a page's header."""
+    if system is None:
+        return "No system loaded yet: pick one on the Trajectory page."
+    beads = (f", mapped to {system.mapping.n_beads:,} beads" if system.mapping is not None
+             else ", no mapping yet (page 2)")
+    box = ", periodic" if system.periodic else ""
+    return (f"In use: **{markdown_text(system.label)}**: {system.n_atoms:,} atoms, "
+            f"{system.n_frames:,} frames, model step {system.time_step_text}{box}{beads}.")
+
+
+def load_checkpoint_upload(upload):
+    """(model, metadata) from an uploaded simulator checkpoint, read weights-only (tensors
+    and plain containers; nothing in the file can run code)."""
+    from cgviz.simulator.model import load_simulator
+
+    with saved_uploads([upload]) as saved:
+        return load_simulator(saved[upload.name])
+
+
+def rollout_sources(system, checkpoint_meta=None) -> dict[str, object]:
+    """Label -> MolecularSystem factory of what a rollout can start from: the system in use
+    (its held-out frames) and the demos a model does not train on by default."""
+    from cgviz import datasets
+
+    options: dict[str, object] = {}
+    if system is not None:
+        options[f"the system in use ({system.label})"] = lambda: system
+    for info in datasets.list_demos():
+        if info.system == "copolymer" and info.name != "polymer-train":
+            options[f"demo: {info.name}"] = (lambda name=info.name: _load_demo(name))
+    return options
+
+
+def rollout_files_zip(result) -> bytes:
+    """A zip of :func:`cgviz.simulator.rollout.write_rollout`'s files (bead PDB with the
+    mapping's names, model XTC, MD start XTC, sidecar, rollout.json)."""
+    import io as _io
+    import zipfile
+
+    from cgviz.simulator.rollout import write_rollout
+
+    buffer = _io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w") as archive:
+        write_rollout(result, tmp)
+        for path in sorted(Path(tmp).iterdir()):
+            archive.write(path, arcname=path.name)
+    return buffer.getvalue()

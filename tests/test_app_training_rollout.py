@@ -36,26 +36,45 @@ def test_bundled_demo_model_loads_safely_and_records_how_it_was_made():
 def test_rollout_page_runs_the_bundled_model():
     at = page("4_Rollout.py").run()
     assert not at.exception and not at.error
+    assert "No system loaded yet" in at.markdown[0].value
     at.slider[0].set_value(2)
-    at.slider[1].set_value(400)  # start frame in the held-out MD
-    at.number_input[0].set_value(20)
+    at.number_input[0].set_value(400)  # start frame in the held-out MD
+    at.number_input[1].set_value(20)
     at.get("form_submit_button")[0].click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["steps done"] == "20 / 20"
-    assert "ns/s" in metrics["speed"] and "%" in metrics["collision rate (model)"]
+    assert "ns/s" in metrics["speed"] and "%" in metrics["collision rate (model / MD)"]
     # Two 3-D views, Rg over time, Rg distribution, ACF, contact maps.
     assert len(at.get("plotly_chart")) == 6
     titles = chart_titles(at)
     assert titles[:5] == ["reference MD (beads)", "learned simulator",  # column by column
-                          "Radius of gyration", "Rg² autocorrelation", "Rg distribution"]
+                          "Radius of gyration, same window", "Rg distribution",
+                          "Rg² autocorrelation"]
     assert titles[5].startswith("Contact probability (< ")
-    frame = [s for s in at.slider if s.label == "Frame (model step)"][0]
-    history = load_simulator(CHECKPOINT)[0].config.history_length
-    assert frame.max == 20 + history - 1  # history + steps, counted from 0
-    frame.set_value(5).run()  # the shared frame slider
+    step = [s for s in at.slider if s.label == "Model step"][0]
+    assert step.max == 20  # the steps done, not history + steps
+    step.set_value(5).run()  # the shared step slider
     assert not at.exception
+
+
+def test_rollout_page_uses_the_system_in_use_and_warns_about_training_frames():
+    """The system page 1 loaded is what page 4 starts from; the bundled model was trained
+    on polymer-train, so rolling out on it says so loudly."""
+    from cgviz import ui
+
+    at = page("4_Rollout.py")
+    at.session_state[ui.SYSTEM_KEY] = ui._load_demo("polymer-train")
+    at.run()
+    assert at.markdown[0].value.startswith("In use: **demo") and (
+        "polymer-train" in at.markdown[0].value)
+    assert at.selectbox[1].value.startswith("the system in use")
+    at.number_input[1].set_value(10)
+    at.slider[0].set_value(1)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("was used to train this model" in w.value for w in at.warning)
 
 
 @pytest.mark.slow
@@ -82,9 +101,13 @@ def test_rollout_and_evaluate_commands(tmp_path):
         [sys.executable, "-m", "cgviz", "rollout", str(CHECKPOINT), "--n-steps", "8",
          "--n-systems", "2", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    traj = md.load(str(out / "rollout_001.xtc"), top=str(out / "rollout_001.pdb"))
+    traj = md.load(str(out / "system_001.xtc"), top=str(out / "system_001.pdb"))
+    start = md.load(str(out / "system_001_start.xtc"), top=str(out / "system_001.pdb"))
     history = load_simulator(CHECKPOINT)[0].config.history_length
-    assert traj.n_frames == 8 + history and traj.topology.n_bonds > 0  # history + steps
+    assert traj.n_frames == 8 and start.n_frames == history  # model frames apart from MD
+    assert traj.topology.n_bonds > 0
+    assert {a.name for a in traj.topology.atoms} <= {"B0", "B1", "B2", "B3", "B4", "B5",
+                                                      "B6", "B7", "B8", "B9"}
     report = tmp_path / "eval.json"
     result = subprocess.run(
         [sys.executable, "-m", "cgviz", "evaluate-simulator", str(CHECKPOINT), "--n-steps", "60",

@@ -148,3 +148,42 @@ def compare_rollout(result, index: int, reference, start_frame: int | None = Non
         bond_length_nm=bond, bead_bonds=bonds, bead_masses=masses, bead_types=tuple(types),
         n_steps_completed=int(result.n_steps_completed), stop_reason=result.stop_reason,
     )
+
+
+@dataclass(frozen=True)
+class HeldOutRollout:
+    """A rollout from the held-out frames of a system (what the Rollout page keeps).
+
+    Attributes: ``result`` (the Rollout), ``systems`` (the reference BeadSystems, one per
+    rolled-out system), ``start_frame`` (reference index of the last history frame),
+    ``warnings`` (loud notes, e.g. that frames were training data), ``label``."""
+
+    result: object
+    systems: tuple
+    start_frame: int
+    warnings: tuple[str, ...]
+    label: str
+
+    def compare(self, index: int) -> RolloutComparison:
+        return compare_rollout(self.result, index, self.systems[index], self.start_frame)
+
+
+def roll_out_held_out(model, checkpoint: dict, system, n_steps: int, n_systems: int = 4,
+                      start_frame: int = 0, seed: int = 0, refine_steps: int = 0,
+                      device: str = "cpu", progress=None) -> HeldOutRollout:
+    """Roll ``model`` out from the held-out frames of ``system`` (a MolecularSystem):
+    at most ``n_systems`` of its held-out blocks (or molecules), each from the history
+    ending at ``start_frame`` (moved up to the first possible frame, and down so that it
+    fits every block)."""
+    from cgviz.simulator.evaluate import held_out_systems
+    from cgviz.simulator.rollout import rollout
+
+    held = held_out_systems(checkpoint, system)
+    systems = tuple(held.systems[: max(1, int(n_systems))])
+    k = model.config.history_length
+    last = min(s.n_frames for s in systems) - 1
+    start = int(min(max(int(start_frame), k - 1), last))
+    result = rollout(model, list(systems), int(n_steps), seed=int(seed),
+                     refine_steps=int(refine_steps), start_frames=[start] * len(systems),
+                     device=device, progress=progress)
+    return HeldOutRollout(result, systems, start, held.warnings, system.label)

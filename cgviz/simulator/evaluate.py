@@ -235,13 +235,31 @@ class HeldOut:
 
 
 def _training_record(model_checkpoint: dict) -> dict:
+    """What the checkpoint says about its training data: the system record written by
+    training, or, for checkpoints made before it existed, one rebuilt from the training
+    config's demo or files (fingerprints of those files as they are now, split in time
+    with the config's validation fraction and no test part, as that training did)."""
+    from cgviz import datasets
+    from cgviz.system import file_fingerprint
+
     record = model_checkpoint.get("system") or {}
     if record:
         return record
     config = model_checkpoint.get("training_config") or {}
     if config.get("system"):
         return dict(config["system"])
-    return {}
+    try:
+        if config.get("train_demo"):
+            files = datasets.demo_paths(config["train_demo"], config.get("data_dir"))[
+                "trajectories"]
+        else:
+            files = [Path(p) for p in config.get("train_trajectories") or ()]
+        fingerprints = [file_fingerprint(p) for p in files]
+    except (CgvizError, OSError):
+        return {}
+    return {"fingerprints": fingerprints,
+            "split": {"by": "time", "validation": float(config.get("validation_fraction",
+                                                                    0.1)), "test": 0.0}}
 
 
 def checkpoint_mapping(model_checkpoint: dict, system):
