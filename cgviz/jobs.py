@@ -1492,13 +1492,13 @@ def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool,
                 _write_status(run_dir, current)
                 print(f"[cgviz] queued: place {place} for {'/'.join(keys)}", flush=True)
             stop.wait(0.5)
+        if resume_run:  # before "running": a running run's metrics end at its real step
+            _truncate_metrics(run_dir, resume_step)
         current = replace(current, state="running", place=None, reason="",
                           started=current.started or time.time())
         _write_status(run_dir, current)
         if (run_dir / CANCEL_FILE).exists():
             (run_dir / CANCEL_FILE).unlink()
-        if resume_run:
-            _truncate_metrics(run_dir, resume_step)
         context = RunContext(run_dir, spec, state, start_step=resume_step, resume_file=source)
         context.show_progress_bar = show_progress
         if stop.is_set():
