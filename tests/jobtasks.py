@@ -56,3 +56,38 @@ def touch_marker(ctx) -> None:
     from pathlib import Path
 
     Path(ctx.config["path"]).write_text("this task ran\n")
+
+
+def simulate_full_disk(root: str, size_bytes: int) -> None:
+    """Make this process see ``root`` as a disk of ``size_bytes`` (for machines where no
+    small tmpfs can be mounted): an audit hook refuses, with ENOSPC, every open under
+    ``root`` that creates, appends to or truncates a file while the files under ``root``
+    already take ``size_bytes``. Overwriting an existing file in place is allowed, as on
+    a real disk whose blocks are already allocated."""
+    import errno
+    import os
+    import sys
+
+    root = os.path.realpath(root)
+    growing = os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def used() -> int:
+        total = 0
+        for folder, _, files in os.walk(root):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    pass
+        return total
+
+    def hook(event, args):
+        if event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        path = os.path.realpath(os.fsdecode(args[0]))
+        mode, flags = args[1], args[2]
+        grows = bool(flags & growing) or (isinstance(mode, str) and any(c in mode for c in "wax"))
+        if grows and path.startswith(root + os.sep) and used() >= size_bytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    sys.addaudithook(hook)

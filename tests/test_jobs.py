@@ -455,6 +455,36 @@ def test_a_full_disk_keeps_the_reason_and_status_never_raises(small_disk):
     assert steps == list(range(1, len(steps) + 1))
 
 
+def test_a_simulated_full_disk_ends_the_run_failed_with_its_reason(tmp_path):
+    """The same as the tmpfs test where none can be mounted: the driver sees its disk as
+    full (an audit hook in the driver process, tests/jobtasks.simulate_full_disk)."""
+    disk = tmp_path / "disk"
+    runs = disk / "runs"
+    run_dir = jobs.create(spec(steps=100_000, sleep_s=0.005, every=10), runs_dir=runs,
+                          name="sim")
+    size = 4 << 20
+    code = ("import sys, jobtasks; "
+            f"jobtasks.simulate_full_disk({str(disk)!r}, {size}); "
+            "from cgviz.cli import main; "
+            f"sys.exit(main(['run', {str(run_dir)!r}]))")
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: jobs.status("sim", runs).step >= 20)
+        used = sum(p.stat().st_size for p in disk.rglob("*") if p.is_file())
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (size - used))  # the disk is full now
+        output, _ = driver.communicate(timeout=120)
+    finally:
+        driver.kill()
+    assert driver.returncode == 1, output
+    final = jobs.status("sim", runs)
+    assert final.state == "failed" and "disk is full" in final.reason, (final, output)
+    assert read_status_file(run_dir)["state"] == "failed"
+    filler.unlink()
+    assert jobs.status("sim", runs).reason == final.reason
+
+
 # ----------------------------------------------------------------------------- queue
 
 
