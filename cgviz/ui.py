@@ -786,3 +786,82 @@ def rollout_files_zip(result) -> bytes:
         for path in sorted(Path(tmp).iterdir()):
             archive.write(path, arcname=path.name)
     return buffer.getvalue()
+
+
+def training_sources(system, kind: str = "CG simulator") -> dict[str, object]:
+    """Label -> (lambda: MolecularSystem) of what the Training page can train on: the system
+    in use first, then the demos meant for training (never the held-out polymer-test),
+    the one that suits ``kind`` first (polymer-train for the simulator, alanine dipeptide
+    for MEMnets)."""
+    from cgviz import datasets
+
+    options: dict[str, object] = {}
+    if system is not None:
+        options[f"the system in use ({system.label})"] = lambda: system
+    first = "polymer-train" if kind == "CG simulator" else "alanine-dipeptide"
+    names = [d.name for d in datasets.list_demos() if d.name != "polymer-test"]
+    for name in sorted(names, key=lambda n: n != first):
+        options[f"demo: {name}"] = (lambda name=name: _load_demo(name))
+    return options
+
+
+def _private_folder(kind: str) -> Path:
+    """A new folder under the runs directory for what a run needs beyond its run file."""
+    import uuid
+
+    from cgviz import jobs
+
+    folder = jobs.default_runs_dir() / f".{kind}" / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def system_for_run(system) -> dict:
+    """The system as a run's config takes it (``MolecularSystem.to_dict``); a system without
+    files of its own (an upload, whose files are gone) is written out for the run first."""
+    if system.source is None:
+        system = system.save_files(_private_folder("systems"))
+    return system.to_dict()
+
+
+def simulator_run_config(preset: str, steps: int, system, atoms_per_bead: float,
+                         split: str) -> dict:
+    """A validated simulator training config for ``system`` (CgvizError if it cannot
+    train: the same checks the run itself makes, before anything is launched)."""
+    from cgviz.training import simulator as training
+    from cgviz.training.config import SimulatorTrainingConfig, preset as training_preset
+
+    system = system.with_split({"by": split, "validation": system.split.validation,
+                                "test": system.split.test})
+    settings = training_preset(preset).to_dict() | {"max_steps": int(steps),
+                                                    "atoms_per_bead": float(atoms_per_bead)}
+    training.check_system(system, SimulatorTrainingConfig.from_dict(settings), system.mapping)
+    return SimulatorTrainingConfig.from_dict(
+        settings | {"system": system_for_run(system)}).to_dict()
+
+
+def memnets_run_config(system, epochs: int, lagtimes: list[int], sizes: list[int]) -> dict:
+    """A MEMnets run config on ``system``: backbone dihedrals where it has a backbone, else
+    aligned bead positions, written as .npy files for the run; the encoder's input size
+    follows the features."""
+    from cgviz.memnets.config import MEMnetsConfig
+
+    try:
+        kind = "dihedrals" if io.backbone_dihedral_labels(system.topology) else "beads"
+    except CgvizError:  # no protein backbone: aligned bead positions
+        kind = "beads"
+    demo = (system.source or {}).get("demo")
+    if demo and kind == "dihedrals" and (system.source or {}).get("stride", 1) == 1:
+        data = {"demo": demo}  # the task's own reader (it knows the frame time)
+        n_features = len(io.backbone_dihedral_labels(system.topology))
+    else:
+        features = memnets_features(kind, system.trajectories, system.properties,
+                                    system.mapping)
+        folder = _private_folder("features")
+        for i, array in enumerate(features):
+            np.save(folder / f"trajectory_{i:03d}.npy", np.asarray(array, dtype=np.float32))
+        data, n_features = {"data_directory": str(folder)}, int(features[0].shape[1])
+    config = {"n_epochs": int(epochs), "lagtimes": [int(x) for x in lagtimes],
+              "encoder_sizes": [n_features] + [int(x) for x in sizes[1:]]}
+    MEMnetsConfig.from_dict(config)
+    return data | config

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cgviz import CgvizError, datasets, figures, jobs, ui
+from cgviz import CgvizError, figures, jobs, ui
 
 st.set_page_config(page_title="cgviz · Training", page_icon="🧬", layout="wide")
 st.title("3 · Training")
@@ -17,39 +17,48 @@ for gpu in gpus:
 if len(gpus) > 1:
     device_options[f"all {len(gpus)} GPUs (DDP)"] = "cuda:" + ",".join(str(g.index) for g in gpus)
 
+system = ui.system_in_use()
+st.markdown(ui.system_caption(system))
 kind = st.radio("What to train", ["CG simulator", "MEMnets"], horizontal=True)
+sources = ui.training_sources(system, kind)
 with st.form("launch"):
     left, right = st.columns(2)
     name = left.text_input("Run name (optional)")
     device = device_options[left.selectbox("Device", list(device_options))]
+    data = left.selectbox("Training data", list(sources),
+                          help="The system in use is the one the Trajectory page loaded, with "
+                          "the Coarse-Graining page's mapping when it fits.")
     if kind == "CG simulator":
         preset = right.selectbox("Preset", ["cpu-demo", "paper"])
         steps = right.number_input("Training steps", 10, 1_000_000, 1500, step=100)
-        demo = right.selectbox("Training data", [d.name for d in datasets.list_demos()
-                                                 if d.system == "copolymer"])
+        atoms_per_bead = right.number_input("Atoms per bead (METIS, without a mapping)", 1.0,
+                                            10_000.0, 4.0)
+        split = right.selectbox("Train / validation / test split", ["auto", "time",
+                                                                    "trajectory"],
+                                help="auto: whole trajectories with 3 or more, else time "
+                                "blocks of each (80 / 10 / 10 %)")
     else:
         lags = right.text_input("Lag times (frames)", "1 7 8 9 10")
-        sizes = right.text_input("Encoder sizes (4 inputs: sin/cos phi, psi)", "4 30 30 30 10 3")
+        sizes = right.text_input("Encoder sizes (the first follows the features)",
+                                 "4 30 30 30 10 3")
         epochs = right.number_input("Epochs", 1, 1000, 20)
     launched = st.form_submit_button("Start run", type="primary")
 
 if launched:
     try:
+        chosen = sources[data]()
         if kind == "CG simulator":
-            from cgviz.training.config import preset as training_preset
-
-            config = training_preset(preset).to_dict() | {"max_steps": int(steps),
-                                                          "train_demo": demo}
+            config = ui.simulator_run_config(preset, steps, chosen, atoms_per_bead, split)
             spec = jobs.RunSpec(task="simulator", config=config, device=device,
                                 checkpoint_every=max(10, int(steps) // 10))
         else:
-            config = {"demo": "alanine-dipeptide", "n_epochs": int(epochs),
-                      "lagtimes": [int(x) for x in lags.split()],
-                      "encoder_sizes": [int(x) for x in sizes.split()]}
+            config = ui.memnets_run_config(chosen, epochs, [int(x) for x in lags.split()],
+                                           [int(x) for x in sizes.split()])
             spec = jobs.RunSpec(task="memnets", config=config, device=device, checkpoint_every=5)
         started = jobs.start(spec, name=name.strip() or None)
         st.session_state["cgviz.run"] = started.name
-        st.success(f"Started run **{started.name}**.")
+        st.success(f"Started run **{ui.markdown_text(started.name)}** on "
+                   f"{ui.markdown_text(chosen.label)}.")
     except (CgvizError, ValueError) as error:
         ui.show_error(error, "The run could not start")
 

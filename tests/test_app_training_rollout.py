@@ -120,3 +120,46 @@ def test_rollout_and_evaluate_commands(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cgviz", "rollout", str(tmp_path / "nope.pt")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+@pytest.mark.slow
+def test_training_page_trains_the_system_in_use(tmp_path, monkeypatch):
+    """An uploaded-like system (in memory, no files of its own) trains from page 3: the run
+    gets its own copy of the atoms kept; a system too short for the history is refused
+    before anything is launched."""
+    from cgviz import system as cg_system
+    from cgviz import ui
+
+    monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
+    paths = datasets.demo_paths("alanine-dipeptide-450k")
+    ala = cg_system.load(paths["trajectories"][:1], paths["topology"],
+                         selection="not element H")
+    upload_like = cg_system.from_trajectories(ala.trajectories, ala.properties,
+                                              label="upload: my-peptide.pdb")
+    nglview_data = Path(__import__("nglview").__file__).parent / "datafiles"
+    protein = cg_system.load(nglview_data / "md_1u19.xtc", nglview_data / "md_1u19.gro")
+
+    at = page("3_Training.py")
+    at.session_state[ui.SYSTEM_KEY] = protein
+    at.run()
+    assert at.selectbox[1].value.startswith("the system in use")
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    assert any("validation part holds at most 5" in e.value for e in at.error), [
+        e.value for e in at.error]
+    assert not jobs.list_runs(tmp_path)  # nothing was launched
+
+    at = page("3_Training.py")
+    at.session_state[ui.SYSTEM_KEY] = upload_like
+    at.run()
+    at.number_input[0].set_value(10)  # training steps
+    at.number_input[1].set_value(2.0)  # atoms per bead
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "my-peptide" in at.success[0].value
+    run = jobs.list_runs(tmp_path)[0]
+    spec = jobs.RunSpec.from_file(tmp_path / run.name / "run.yaml")
+    copied = Path(spec.config["system"]["source"]["topology"])
+    assert copied.exists() and tmp_path in copied.parents  # the run's own copy
+    final = jobs.wait(run.name, tmp_path, timeout_s=300)
+    assert final.state == "completed", jobs.read_log(run.name, tmp_path)

@@ -412,7 +412,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                              n_frames=1000, seed=2),
         # the multi-component case: interacting chains in a periodic box
         "polymer-box": dict(kind="polymer", n_chains=8, n_monomers=20, sequence_kind="blocky",
-                            n_frames=1000, seed=5, box_nm=6.0, equilibration_tau=500.0),
+                            n_frames=600, seed=5, box_nm=6.0, equilibration_tau=500.0),
         "alanine-dipeptide": dict(kind="alanine", n_trajectories=4, n_frames=10_000, seed=3),
         # hot, so that the rare phi flip (to alpha_L / C7ax) is sampled often enough to be
         # the slowest process a CV method must find (at 300 K: 5 brief visits in 40 ns)

@@ -55,18 +55,41 @@ def prepare_data(config: SimulatorTrainingConfig) -> PreparedData:
     if cg is None:
         cg = mapping.metis_mapping(system.topology, config.atoms_per_bead, properties=props)
         system = system.with_mapping(cg)
-    check_mapping(cg, system)
+    check_system(system, config, cg)
     history = config.model_config(vocabulary).history_length
     train = system.bead_systems("train", vocabulary)
     validation = system.bead_systems("validation", vocabulary, min_frames=history + 1)
-    if system.part_frames("validation") and not validation:
-        longest = max((e - s for _, s, e in system.parts()["validation"]), default=0)
-        raise CgvizError(
-            f"The validation part holds at most {longest} consecutive frames, but one "
-            f"history window needs history_length + 1 = {history + 1}.",
-            hint="Use longer trajectories, a smaller stride, a shorter history_length or a "
-            "larger validation fraction (or split by trajectory).")
     return PreparedData(train, validation, cg, vocabulary, system)
+
+
+def check_system(system, config: SimulatorTrainingConfig, cg=None) -> None:
+    """Refuse, before any training, a system and config that cannot train: a one-bead
+    mapping, a validation part too short for one history window, or too few training
+    windows for one batch. The Training page calls this before it launches a run."""
+    if cg is not None:
+        check_mapping(cg, system)
+    history = int(config.model.get("history_length") or config.model_config(
+        ("X",)).history_length)
+    parts = system.parts()
+    if any(e - s for _, s, e in parts["validation"]):
+        longest = max(e - s for _, s, e in parts["validation"])
+        if longest < history + 1:
+            raise CgvizError(
+                f"The validation part holds at most {longest} consecutive frames, but one "
+                f"history window needs history_length + 1 = {history + 1}.",
+                hint="Use longer trajectories, a smaller stride, a shorter history_length or "
+                "a larger validation fraction (or split by trajectory).")
+    windows = sum(max(0, e - s - history) for _, s, e in parts["train"])
+    if system.independent_molecules:
+        windows *= max(1, system.topology.n_chains)
+    windows //= max(1, config.frame_stride)
+    if windows < config.batch_size:
+        raise CgvizError(
+            f"The training part holds {windows} history windows, too few for one batch of "
+            f"{config.batch_size}: a window needs history_length + 1 = {history + 1} "
+            "consecutive frames.",
+            hint="Use longer trajectories, a smaller stride, a shorter history_length or a "
+            "smaller batch_size.")
 
 
 def check_mapping(cg, system) -> None:
