@@ -109,10 +109,21 @@ def test_alanine_heavy_atoms_with_a_stride_and_a_training_data_warning(tmp_path)
     assert "Kept 10 of 22 atoms" in trained.stdout and "4 ps (stride 2 x 2 ps" in trained.stdout
     assert description["frame_time_ps"] == pytest.approx(4.0)
     check_rollout_files(tmp_path / "out", description, 5)
-    # Four files split by trajectory: the last is the test set, the others were seen.
+    # Four files split by trajectory: the last is the test set; the others were seen in
+    # training and are left out of the judgement, with a warning.
     names = [s["name"] for s in report["systems"]]
-    assert any("TRAINING DATA" in n for n in names) and any("test part" in n for n in names)
-    assert report["warnings"] and "WARNING" in evaluated.stderr
+    assert names == ["alanine_dipeptide_450k_03.xtc (test part)"]
+    assert "3 of the given trajectories were used to train" in report["warnings"][0]
+    assert "WARNING" in evaluated.stderr
+    # Only a training file (selection and stride come from the checkpoint): judged, with
+    # a loud warning that says so.
+    only_seen = cgviz("evaluate-simulator", tmp_path / "runs" / "mine" / "checkpoints" /
+                      "last.pt", "--topology", paths["topology"], "--trajectory",
+                      paths["trajectories"][0], "--n-steps", 5, "--out", tmp_path / "seen.json",
+                      cwd=tmp_path)
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert "TRAINING DATA" in seen["systems"][0]["name"]
+    assert "training data, optimistic" in seen["warnings"][0] and "WARNING" in only_seen.stderr
 
 
 def test_cli_errors_are_clear(tmp_path):

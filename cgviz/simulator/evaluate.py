@@ -319,19 +319,31 @@ def held_out_systems(model_checkpoint: dict, system, min_frames: int | None = No
             blocks.extend((index, a, b, "test part") for _, a, b in test)
         else:
             blocks.append((index, 0, traj.n_frames, "TRAINING DATA"))
-            warnings.append(
-                f"Trajectory {index} was used to train this model: scores on it are "
-                "optimistic and say nothing about new data. Judge on held-out files.")
+    seen = [b for b in blocks if b[3] == "TRAINING DATA"]
+    if seen and len(seen) < len(blocks):
+        # Held-out frames exist: judge on them only, and say what was left out.
+        blocks = [b for b in blocks if b[3] != "TRAINING DATA"]
+        warnings.append(
+            f"{len(seen)} of the given trajectories were used to train this model (train or "
+            "validation part) and are left out of the judgement.")
+    elif seen:
+        warnings.append(
+            "Every given trajectory was used to train this model: the scores below are on "
+            "training data, optimistic, and say nothing about new data. Judge on held-out "
+            "files, or train with a test part (split by trajectory or by time).")
     from cgviz.simulator.data import bead_systems_from_trajectory
 
     systems = []
-    name = system.label.split(": ", 1)[-1]
+    files = list((system.source or {}).get("trajectories") or [])
+    label = system.label.split(": ", 1)[-1]
     for index, start, end, kind in blocks:
         if end - start < min_frames:
             continue
+        name = (Path(files[index]).name if len(files) == len(system.trajectories)
+                else f"{label}/{index}")
         systems.extend(bead_systems_from_trajectory(
             system.trajectories[index][start:end], cg, vocabulary,
-            name=f"{name}/{index}" + ("" if kind == "held out" else f" ({kind})"),
+            name=name + ("" if kind == "held out" else f" ({kind})"),
             split_molecules=system.independent_molecules, periodic=system.periodic))
     if not systems:
         longest = max((b - a for _, a, b, _ in blocks), default=0)

@@ -1,0 +1,278 @@
+"""Your own system, judged: alanine dipeptide (flagship) and a periodic box of chains.
+
+Alanine dipeptide at 450 K (the bundled demo: 4 runs x 5,000 frames of 2 ps): heavy atoms
+(10) into 5 METIS beads, a model step of 5 saved frames (10 ps); trained on runs 0-1 (run 2
+validation), judged on run 3, never seen. A rollout of ``--steps`` model steps (default
+10^4 = 100 ns) from the start of run 3 against run 3's MD, both at bead level:
+
+* JS divergence of every bead-pair distance and every CG bond angle distribution;
+* the slow time scale: TICA on the bead-pair distances (fitted on the MD), k-means into 30
+  states (on the MD), a maximum-likelihood MSM of the MD and of the rollout on those
+  states; their slowest implied time scale at the same lag (goal: within 2x);
+* stability: steps done before any blow-up;
+* speed: simulated ns per wall second of ``--batch`` copies rolled out in one batch (how
+  the method is used), and of one copy alone, against OpenMM on the same molecule
+  (amber14, OBC2, 2 fs, all 22 atoms, the faster of the Reference and CPU platforms),
+  measured in this run (goal: >= 100x on 2 cores).
+
+Periodic box (the bundled polymer-box: 8 interacting chains in a 6 nm box, 600 frames of
+15.8 ps): trained on the first 80 % of frames, rolled out from the test block's start for
+``--box-steps`` steps; does the model keep the chains apart and the local density? Compared
+with the MD: inter-chain collisions (beads of different chains closer than half a bond),
+the inter-chain bead-bead pair distribution g(r) up to 1.5 nm (minimum image; JS), the mean
+number of other-chain beads within 1 nm of a bead, and the chain Rg.
+
+Prints the tables; ``--markdown docs/evaluation.md`` writes them there. About 20-40 min
+on 2 cores (two trainings of ``--train-steps``).
+
+    python benchmarks/own_system_quality.py [--train-steps 1500] [--steps 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import machine, table, write_section  # noqa: E402
+
+
+def train(system, steps: int, atoms_per_bead: float, runs_dir: Path, name: str):
+    """Train the cpu-demo preset on ``system`` through the jobs driver; (model, meta)."""
+    from cgviz import jobs
+    from cgviz.simulator.model import load_simulator
+    from cgviz.training.config import SimulatorTrainingConfig, preset
+
+    config = SimulatorTrainingConfig.from_dict(
+        preset("cpu-demo").to_dict() | {"max_steps": steps, "atoms_per_bead": atoms_per_bead,
+                                        "validate_every": max(50, steps // 5),
+                                        "system": system.to_dict()})
+    target = jobs.create(jobs.RunSpec(task="simulator", config=config.to_dict(),
+                                      checkpoint_every=max(50, steps // 5)),
+                         runs_dir=runs_dir, name=name)
+    started = time.perf_counter()
+    code = jobs.drive(target)
+    if code != 0:
+        raise SystemExit(jobs.read_log(name, runs_dir)[-3000:])
+    print(f"[{name}] trained {steps} steps in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    return load_simulator(target / "checkpoints" / "last.pt")
+
+
+def openmm_alanine_ns_per_second(seconds: float = 8.0) -> tuple[float, str]:
+    import openmm
+    from openmm import unit
+
+    from cgviz.datasets import alanine
+
+    topology, start = alanine.build_structure()
+    best, best_platform = 0.0, ""
+    for platform in ("Reference", "CPU"):
+        system = alanine._create_system(topology, "obc2")
+        integrator = openmm.LangevinMiddleIntegrator(450 * unit.kelvin, 1 / unit.picosecond,
+                                                     2 * unit.femtosecond)
+        context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform))
+        context.setPositions(start * unit.nanometer)
+        integrator.step(500)
+        steps, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            integrator.step(1000)  # one saved frame of the demo (2 ps)
+            context.getState(getPositions=True)
+            steps += 1000
+        rate = steps * 2e-6 / (time.perf_counter() - began)
+        if rate > best:
+            best, best_platform = rate, platform
+    return best, best_platform
+
+
+def slowest_timescale(reference: np.ndarray, model: np.ndarray, lag: int, dt_ps: float,
+                      seed: int = 0) -> tuple[float, float]:
+    """Slowest MSM time scale (ps) of reference and model bead trajectories, on states
+    found on the reference (TICA of pair distances, k-means)."""
+    from deeptime.clustering import KMeans
+    from deeptime.decomposition import TICA
+    from deeptime.markov.msm import MaximumLikelihoodMSM
+
+    from cgviz import analysis
+
+    pairs = analysis.atom_pairs(reference.shape[1])
+    ref_d = analysis.pairwise_distances(reference, pairs)
+    mod_d = analysis.pairwise_distances(model, pairs)
+    tica = TICA(lagtime=lag, dim=2).fit(ref_d).fetch_model()
+    ref_t, mod_t = tica.transform(ref_d), tica.transform(mod_d)
+    clusters = KMeans(30, fixed_seed=seed, max_iter=200).fit(ref_t).fetch_model()
+    out = []
+    for projected in (ref_t, mod_t):
+        dtraj = clusters.transform(projected)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # states the rollout never visits are dropped
+            msm = MaximumLikelihoodMSM(lagtime=lag, reversible=True).fit_fetch(dtraj)
+        out.append(float(msm.timescales(1)[0]) * dt_ps)
+    return out[0], out[1]
+
+
+def alanine_case(args, runs_dir: Path) -> tuple[str, list]:
+    from cgviz import analysis, datasets, system
+    from cgviz.simulator.evaluate import held_out_systems
+    from cgviz.simulator.rollout import rollout
+
+    paths = datasets.demo_paths("alanine-dipeptide-450k")
+    ala = system.load(paths["trajectories"], paths["topology"], selection="not element H",
+                      stride=args.stride,
+                      split={"by": "trajectory", "validation": 0.25, "test": 0.25})
+    model, meta = train(ala, args.train_steps, 2.0, runs_dir, "alanine")
+    held = held_out_systems(meta, ala)
+    test = held.systems[0]
+    result = rollout(model, [test], args.steps, seed=0)
+    generated = result.generated(0)
+    reference = test.positions
+    pairs = analysis.atom_pairs(test.n_beads)
+    distance_js = [analysis.distribution_js(analysis.pairwise_distances(reference, [p]).ravel(),
+                                            analysis.pairwise_distances(generated, [p]).ravel())
+                   for p in pairs]
+    triples = analysis.angle_triples_from_bonds(test.bead_bonds, test.n_beads)
+    angle_js = [analysis.distribution_js(analysis.compute_bond_angles(reference, [t]).ravel(),
+                                         analysis.compute_bond_angles(generated, [t]).ravel())
+                for t in triples]
+    lag = args.msm_lag
+    n = min(len(reference), len(generated))
+    ts_md, ts_model = slowest_timescale(reference[:n], generated[:n], lag, result.frame_time_ps)
+    openmm_rate, platform = openmm_alanine_ns_per_second()
+    # Speed as the method is used: many independent copies in one batch.
+    batch = rollout(model, [test] * args.batch, args.speed_steps, seed=1)
+    speed = batch.simulated_ns_per_wall_second
+    rows = [
+        ["system", f"alanine dipeptide 450 K, 10 heavy atoms -> {test.n_beads} beads, "
+                   f"model step {result.frame_time_ps:g} ps", ""],
+        ["judged on", f"{held.description}: {test.name} ({len(reference):,} MD frames)", ""],
+        ["steps done", f"{result.n_steps_completed:,} of {args.steps:,}"
+                       + (f" ({result.stop_reason})" if result.stop_reason else ""),
+         "no blow-up"],
+        ["bead-pair distance JS (mean, max)", f"{np.mean(distance_js):.3f}, "
+                                              f"{np.max(distance_js):.3f} nats", "small"],
+        ["CG bond angle JS (mean)", f"{np.mean(angle_js):.3f} nats", "small"],
+        [f"slowest MSM time scale (lag {lag} steps)",
+         f"MD {ts_md:,.0f} ps, model {ts_model:,.0f} ps (ratio {ts_model / ts_md:.2f})",
+         "within 2x"],
+        [f"speed, {args.batch} copies in a batch", f"{speed:.2f} simulated ns/s (one copy "
+         f"alone: {result.simulated_ns_per_wall_second:.3f}) vs OpenMM {openmm_rate:.3f} "
+         f"ns/s ({platform}, 22 atoms): {speed / openmm_rate:,.0f}x", ">= 100x"],
+    ]
+    return table(["alanine dipeptide", "result", "goal"], rows), [ts_md, ts_model]
+
+
+def _interchain(xyz: np.ndarray, chain: np.ndarray, box: np.ndarray, r_max: float = 1.5,
+                bins: int = 30):
+    """Inter-chain pair-distance histogram (counts), mean neighbours within 1 nm."""
+    edges = np.linspace(0, r_max, bins + 1)
+    other = chain[:, None] != chain[None, :]
+    iu = np.triu_indices(len(chain), 1)
+    mask = other[iu]
+    counts = np.zeros(bins)
+    neighbours, collisions = [], []
+    for frame, lengths in zip(xyz, box):
+        d = frame[:, None, :] - frame[None, :, :]
+        d -= lengths * np.round(d / lengths)
+        r = np.linalg.norm(d, axis=-1)
+        counts += np.histogram(r[iu][mask], bins=edges)[0]
+        neighbours.append(((r < 1.0) & other).sum(axis=1).mean())
+        collisions.append(r[iu][mask].min())
+    return counts, float(np.mean(neighbours)), np.asarray(collisions)
+
+
+def box_case(args, runs_dir: Path) -> str:
+    from cgviz import analysis, system
+    from cgviz.simulator.compare import mean_bond_length
+    from cgviz.simulator.evaluate import held_out_systems
+    from cgviz.simulator.rollout import rollout
+
+    boxed = system.from_demo("polymer-box")
+    model, meta = train(boxed, args.train_steps, 4.0, runs_dir, "box")
+    held = held_out_systems(meta, boxed)
+    test = held.systems[0]
+    k = model.config.history_length
+    result = rollout(model, [test], args.box_steps, seed=0)
+    generated = result.generated(0)
+    reference = test.positions[k:]
+    bonds = test.bead_bonds
+    chain = np.asarray(analysis_chain_labels(test.n_beads, bonds))
+    box = np.repeat(test.box[k - 1][None], max(len(generated), len(reference)), axis=0)
+    bond = mean_bond_length(test.positions, bonds)
+    ref_counts, ref_neighbours, ref_min = _interchain(reference, chain, box)
+    mod_counts, mod_neighbours, mod_min = _interchain(generated, chain, box)
+    rg = {}
+    for name, xyz in (("MD", reference), ("model", generated)):
+        per_chain = [analysis.compute_rg(xyz[:, chain == c], test.bead_masses[chain == c]).mean()
+                     for c in np.unique(chain)]
+        rg[name] = float(np.mean(per_chain))
+    rows = [
+        ["system", f"polymer-box: {len(np.unique(chain))} chains, {test.n_beads} beads, "
+                   f"{test.box[0][0]:g} nm box, model step {result.frame_time_ps:.1f} ps", ""],
+        ["judged on", f"{held.description}: {len(reference)} MD frames; rollout "
+                      f"{result.n_steps_completed} steps", ""],
+        ["inter-chain collisions (< half a bond)",
+         f"MD {np.mean(ref_min < 0.5 * bond):.1%}, model {np.mean(mod_min < 0.5 * bond):.1%}",
+         "as MD"],
+        ["other-chain beads within 1 nm", f"MD {ref_neighbours:.2f}, model {mod_neighbours:.2f}",
+         "as MD"],
+        ["inter-chain g(r) JS (0-1.5 nm)",
+         f"{analysis.jensen_shannon_divergence(ref_counts + 1e-9, mod_counts + 1e-9):.3f} nats",
+         "small"],
+        ["mean chain Rg", f"MD {rg['MD']:.3f} nm, model {rg['model']:.3f} nm", "as MD"],
+    ]
+    return table(["periodic box", "result", "goal"], rows)
+
+
+def analysis_chain_labels(n_beads: int, bonds: np.ndarray) -> np.ndarray:
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    bonds = np.asarray(bonds).reshape(-1, 2)
+    graph = sparse.coo_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])),
+                              shape=(n_beads, n_beads))
+    return connected_components(graph, directed=False)[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=10_000, help="alanine rollout steps")
+    parser.add_argument("--box-steps", type=int, default=500)
+    parser.add_argument("--msm-lag", type=int, default=5, help="MSM lag, model steps")
+    parser.add_argument("--stride", type=int, default=5,
+                        help="alanine: model step = stride x 2 ps (default 10 ps)")
+    parser.add_argument("--batch", type=int, default=64, help="copies in the speed batch")
+    parser.add_argument("--speed-steps", type=int, default=200)
+    parser.add_argument("--only", choices=["alanine", "box"])
+    parser.add_argument("--markdown", help="write the tables into this docs page")
+    args = parser.parse_args()
+    parts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "alanine"):
+            ala_table, _ = alanine_case(args, Path(tmp))
+            print(ala_table, flush=True)
+            parts.append(ala_table)
+        if args.only in (None, "box"):
+            box_table = box_case(args, Path(tmp))
+            print(box_table, flush=True)
+            parts.append(box_table)
+    body = "\n\n".join(parts) + (
+        f"\n\ncpu-demo preset, {args.train_steps} training steps each. Machine: {machine()}. "
+        f"`python benchmarks/own_system_quality.py --train-steps {args.train_steps} "
+        f"--steps {args.steps}`.")
+    if args.markdown:
+        write_section(args.markdown, "own_system_quality", "Your own system: alanine "
+                      "dipeptide and a periodic box", body)
+
+
+if __name__ == "__main__":
+    main()
