@@ -31,12 +31,15 @@ PAGES = {
 }
 #: No script running: the app says so in its own state (``data-test-script-state`` of
 #: ``stApp``: "initial" before the first run, then "running" / "notRunning") and shows no
-#: running indicator (``stStatusWidget``, with its Stop button: the config's
-#: ``client.toolbarMode`` must not be "minimal", which hides it). Right after a click the
-#: app is still idle, its rerun not started yet: wait for that run with :class:`ScriptRuns`.
+#: running indicator (the status widget's running icon, beside its Stop button: the
+#: config's ``client.toolbarMode`` must not be "minimal", which hides the widget). The
+#: widget also shows other notices ("File change. Rerun"), which are not a run. Right
+#: after a click the app is still idle, its rerun not started yet: wait for that run with
+#: :class:`ScriptRuns`.
+RUNNING_ICON = "[data-testid='stStatusWidgetRunningIcon']"
 IDLE = ("(() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
         " return !!app && app.dataset.testScriptState === 'notRunning'"
-        " && !document.querySelector('[data-testid=\"stStatusWidget\"]'); })()")
+        " && !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]'); })()")
 #: a page's look: title, element count, plotly charts, charts drawn, script running, the
 #: number of SVG nodes the charts hold (so a chart redrawn with other data counts), images,
 #: images decoded
@@ -175,11 +178,15 @@ def free_port() -> int:
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90.0,
                      port: int | None = None):
-    """``streamlit run app.py`` on ``port`` (default: a free one); yields the base URL."""
+    """``streamlit run app.py`` on ``port`` (default: a free one); yields the base URL.
+
+    Source files are not watched: an edit elsewhere in the checkout during a test would
+    put a "File change. Rerun" notice on every page."""
     port = port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )

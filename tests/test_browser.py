@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from browser_support import (IDLE, PAGES, ScriptRuns, new_app_page, page_title,
-                             streamlit_server, visit, wait_until_settled)
+from browser_support import (IDLE, PAGES, RUNNING_ICON, ScriptRuns, new_app_page,
+                             page_title, streamlit_server, visit, wait_until_settled)
 
 pytestmark = pytest.mark.slow
 LOCAL = {"127.0.0.1", "localhost", ""}
@@ -141,12 +141,13 @@ def test_the_running_indicator_and_its_stop_button_show_while_a_script_runs(brow
             before = runs.finished
             page.get_by_role("button", name="Train MEMnets here").click()
             status = page.locator("[data-testid='stStatusWidget']")
-            status.wait_for(timeout=60_000)  # training takes seconds: shown meanwhile
+            status.locator(RUNNING_ICON).wait_for(timeout=60_000)  # training takes seconds
             assert runs.running and not page.evaluate(IDLE)
             assert status.get_by_role("button", name="Stop").is_visible()
             runs.wait(before, timeout_s=300)
             page.wait_for_function(IDLE, timeout=60_000)
-            assert not status.count()
+            assert not page.locator(RUNNING_ICON).count()
+            assert not status.get_by_role("button", name="Stop").count()
             assert page.get_by_text("Linked view").count()
         finally:
             page.close()
