@@ -490,17 +490,25 @@ NB03 = [
                            system=CHAIN)
     player
     """),
-    md("## Size over time and its distribution"),
+    md("""
+    ## One call compares a rollout with its MD
+
+    `compare_rollout` puts the model's frames beside the MD window of the same length from
+    the same start and computes what the Rollout page shows: $R_g$ of both, the
+    autocorrelation of $R_g^2$ at the same lags, contact maps (bonded pairs left out) and
+    collision rates. `figures.rollout_views` draws them, the MD always in grey and the model
+    always in orange.
+    """),
     code("""
-    system, model_xyz = systems[CHAIN], result.positions[CHAIN]
-    dt = result.frame_time_ps
-    rg_md = analysis.compute_rg(system.positions, system.bead_masses)
-    rg_model = analysis.compute_rg(model_xyz, system.bead_masses)
-    figures.overlay_lines({"reference MD": (np.arange(len(rg_md)) * dt, rg_md),
-                           "learned simulator": (np.arange(len(rg_model)) * dt, rg_model)},
-                          "time (ps)", "Rg (nm)", f"Radius of gyration, {system.name}").show()
-    figures.overlay_histograms({"reference MD": rg_md, "learned simulator": rg_model},
-                               "Rg (nm)", "Rg distribution").show()
+    from cgviz.simulator.compare import compare_rollout
+
+    comparison = compare_rollout(result, CHAIN, systems[CHAIN])
+    views = figures.rollout_views(comparison, step=result.n_steps_completed)
+    print(f"{comparison.name}: mean Rg MD {comparison.rg_reference.mean():.3f} nm, "
+          f"model {comparison.rg_model.mean():.3f} nm; collisions MD "
+          f"{comparison.collision_rate_reference:.1%}, model {comparison.collision_rate_model:.1%}")
+    views["rg"].show()
+    views["rg_hist"].show()
     """),
     md("""
     ## Dynamics: how fast does the size forget?
@@ -512,25 +520,18 @@ NB03 = [
     sizes right but relaxes too fast or too slow has the wrong dynamics.
     """),
     code("""
-    max_lag = len(rg_model) // 3
-    lags = np.arange(max_lag + 1) * dt
-    acf_md = analysis.compute_autocorrelation(rg_md**2, max_lag=max_lag)
-    acf_model = analysis.compute_autocorrelation(rg_model**2, max_lag=max_lag)
-    figures.overlay_lines({"reference MD": (lags, acf_md), "learned simulator": (lags, acf_model)},
-                          "lag (ps)", "C(lag)", "Rg² autocorrelation").show()
+    views["acf"].show()
     """),
     md("""
     ## Structure: contact maps
 
-    The probability that beads i and j are closer than 1.5 bond lengths. The diagonal band is
-    neighbours along the chain; patches away from it are the chain folding back on itself.
+    The probability that beads i and j are closer than 1.5 bond lengths. The band next to the
+    diagonal is beads two or three apart along the chain; patches away from it are the chain
+    folding back on itself.
     """),
     code("""
-    bond = float(analysis.compute_bond_lengths(system.positions, system.bead_bonds).mean())
-    figures.side_by_side_heatmaps(
-        {"reference MD": analysis.compute_contact_map(system.positions, 1.5 * bond),
-         "learned simulator": analysis.compute_contact_map(model_xyz, 1.5 * bond)},
-        title=f"Contact probability (< {1.5 * bond:.2f} nm)", zmin=0, zmax=1).show()
+    views["contacts"].show()
+    bond = comparison.bond_length_nm
     """),
     md("""
     ## Collisions and refinement
