@@ -177,6 +177,18 @@ def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
             assert "broken.xtc" in alert.inner_text() and "What to do" in alert.inner_text()
             assert not page.locator("[data-testid='stException']").count()
 
+            # 1b. A file name with markdown and HTML in it is shown as it is named.
+            odd = tmp_path / "<b>x<i> a\\b_c $y$ :smile:.pdb"  # no "/" in a file name
+            odd.write_bytes(Path(paths["topology"]).read_bytes())
+            page.goto(url + "/Trajectory")
+            page.wait_for_function(IDLE, timeout=120_000)
+            runs.after(page.locator("[data-testid='stRadio']").get_by_text("Upload files").click)
+            page.locator("input[type='file']").set_input_files([str(odd)])
+            runs.after(page.get_by_role("button", name="Load upload").click)
+            heading = page.locator("h3").filter(has_text="upload").first
+            assert heading.inner_text() == f"upload: {odd.name}", heading.inner_text()
+            assert page.get_by_text(f"In use: upload: {odd.name}", exact=True).count() == 1
+
             # 2. Launch a MEMnets run and watch it complete (the status refreshes itself).
             page.goto(url + "/Training")
             page.wait_for_function(IDLE, timeout=120_000)
