@@ -288,9 +288,30 @@ def _system_arguments(parser: argparse.ArgumentParser, defaults_from: str | None
                           help="ignore any box in the files")
 
 
+def _cmd_app(args: argparse.Namespace) -> int:
+    """``streamlit run app.py`` from the repository this cgviz is installed from."""
+    import subprocess
+
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    if not app.exists():
+        raise CgvizError(f"The app's entry point {app} is not there.",
+                         hint="Run it from a checkout of cgviz: streamlit run app.py.")
+    command = [sys.executable, "-m", "streamlit", "run", str(app)]
+    if args.port:
+        command += ["--server.port", str(args.port)]
+    return subprocess.call(command, cwd=str(app.parent))
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from cgviz import __version__
+
     parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cgviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    app = sub.add_parser("app", help="start the Streamlit app (streamlit run app.py)",
+                         description="Start the Streamlit app (streamlit run app.py).")
+    app.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
+    app.set_defaults(func=_cmd_app)
 
     demo = sub.add_parser(
         "demo-data",
@@ -372,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train_simulator)
 
     for command, helptext, func in (
-        ("rollout", "roll a trained simulator out on a demo's systems; write XTC + PDB",
-         _cmd_rollout),
+        ("rollout", "roll a trained simulator out from held-out frames (your files or a "
+         "demo); write bead PDB + XTC", _cmd_rollout),
         ("evaluate-simulator", "roll out on held-out systems and score against the MD "
          "(JSON report)", _cmd_evaluate),
     ):

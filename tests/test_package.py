@@ -70,3 +70,23 @@ def test_cli_info_summarises_a_demo_trajectory():
     )
     assert result.returncode == 0, result.stderr
     assert "22" in result.stdout and "n_frames" in result.stdout
+
+
+def test_version_and_app_commands():
+    import subprocess
+    import sys
+
+    from cgviz import __version__
+
+    done = subprocess.run([sys.executable, "-m", "cgviz", "--version"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"cgviz {__version__}"
+    done = subprocess.run([sys.executable, "-m", "cgviz", "app", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Streamlit app" in done.stdout
+
+
+def test_packaging_is_honest():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.11"' in text and (ROOT / "LICENSE").exists()
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
