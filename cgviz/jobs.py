@@ -1406,6 +1406,8 @@ def drive(run_dir: str | Path, resume_run: bool = False, wait_for_launcher: bool
             locked = True
         except OSError:
             locked = False
+        # Handed over as inheritable: no program the task starts may keep the run locked.
+        os.set_inheritable(lock_fd, False)
     else:
         with _control(run_dir):  # so that no status repair runs between check and lock
             try:

@@ -429,6 +429,7 @@ def test_a_full_disk_keeps_the_reason_and_status_never_raises(small_disk):
     running = wait_for(lambda: (s := jobs.status("full", runs)).step >= 15 and s)
     kill_and_wait(running.pid)
     filler = _fill(small_disk)
+    # (the OS may free a killed process's locks a moment after it is gone)
     seen = wait_for(lambda: (s := jobs.status("full", runs)).state != "running" and s)
     assert seen.state == "interrupted" and "Resume" in seen.reason
     assert [s.state for s in jobs.list_runs(runs)] == ["interrupted"]
