@@ -490,6 +490,8 @@ def system_picker(key: str = "picker") -> LoadedSystem | None:
     system = st.session_state.get(SYSTEM_KEY)
     if system is not None:
         st.caption(f"In use: **{markdown_text(system.label)}**")
+        for note in getattr(system, "notes", ()):  # what loading did (bonds inferred, ...)
+            st.caption(f"Note: {markdown_text(note)}")
     return system
 
 

@@ -98,19 +98,33 @@ def test_trajectory_page_draws_the_ramachandran_plot_of_an_uneven_protein(files)
 # ---------------------------------------------------------------------------------------
 
 
-def test_coarse_graining_warns_of_unbonded_atoms_and_offers_to_infer_bonds(files):
+def test_coarse_graining_infers_missing_bonds_with_a_note_and_offers_to_guess_all(files):
     at = upload(page("2_Coarse_Graining.py").run(), files, ["prot.gro"])
     assert in_use(at) == "In use: **upload: prot.gro**"
-    (warning,) = at.warning
-    assert "10 of 38 atoms have no bond" in warning.value and "XYZ" in warning.value
-    without = int(metrics(at)["beads"])
+    notes = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("Note")]
+    assert any("10 atoms had no bonds: inferred" in n for n in notes), notes  # XYZ5's
+    assert not at.warning
+    assert int(metrics(at)["beads"]) == round(22 / 4) + round(16 / 4)  # per molecule
     at.checkbox(key="cg.guess_bonds").check().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert not at.warning
     assert any("guessed from the first frame" in c.value for c in at.caption)
-    guessed = int(metrics(at)["beads"])
-    assert guessed < without  # the XYZ atoms are no longer beads of their own
-    assert guessed == round(22 / 4) + round(16 / 4)  # METIS per molecule: 22 + 16 atoms
+    assert int(metrics(at)["beads"]) == round(22 / 4) + round(16 / 4)
+
+
+def test_coarse_graining_warns_of_atoms_left_without_bonds(tmp_path):
+    traj = protein_like(5)
+    xyz = traj.xyz[0:1, 22:]  # XYZ5's and its ACE's atoms: spread 4 x, too far to bond
+    xyz_spread = xyz.mean(axis=1, keepdims=True) + 4.0 * (xyz - xyz.mean(axis=1, keepdims=True))
+    traj = traj[0]
+    traj.xyz[:, 22:] = xyz_spread
+    traj.save_gro(str(tmp_path / "far.gro"))
+    assert len(ui.unbonded_atoms(md.load(str(tmp_path / "far.gro")).topology)) == 10
+    at = upload(page("2_Coarse_Graining.py").run(),
+                {"far.gro": (tmp_path / "far.gro").read_bytes()}, ["far.gro"])
+    (warning,) = at.warning
+    shown = warning.value.replace("\\", "")
+    assert "10 of 38 atoms have no bond" in shown and "XYZ" in shown, shown
+    assert "Infer bonds from distances" in shown
 
 
 def test_each_mapping_method_shows_the_value_it_uses():
