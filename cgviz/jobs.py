@@ -529,17 +529,6 @@ def _lock_is_held(run_dir: Path) -> bool:
     return False
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        import psutil
-
-        return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except Exception:  # noqa: BLE001 - psutil missing, or the process went away meanwhile
-        return False
-
-
 def _last_checkpoint_info(run_dir: Path) -> dict[str, Any] | None:
     try:
         info = json.loads((run_dir / CHECKPOINT_DIR / "last.json").read_text())
