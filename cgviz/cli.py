@@ -261,13 +261,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                   device=args.device,
                                   progress=_tqdm_factory("rollout"))
     report = replace(report, warnings=tuple(held.warnings))
-    report.save_json(args.out)
-    summary = {k: v for k, v in report.to_dict().items() if k not in ("systems", "warnings")}
-    for key, value in summary.items():
-        print(f"{key:30s} {value}")
+    paths = report.save(args.out)
+    for row in report.summary_rows():
+        interval = ("" if row["ci95_low"] is None
+                    else f"  [{row['ci95_low']:.3g}, {row['ci95_high']:.3g}]")
+        value = "n/a" if row["value"] is None else f"{row['value']:.3g}"
+        floor = "" if row["md_vs_md"] is None else f"  (MD vs MD {row['md_vs_md']:.2f})"
+        print(f"{row['measure']:34s} {value}{interval}{floor}")
+    print(f"compared over {report.compared_frames} frames per system; steps done "
+          f"{report.min_steps_before_stop} of {report.n_steps_requested}; "
+          f"{report.simulated_ns_per_wall_second:.3g} simulated ns per wall second")
     for warning in report.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
-    print(f"report -> {args.out}")
+    print("report -> " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -418,7 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--deterministic", action="store_true", help="take mu, no sampling")
             cmd.add_argument("--out", default="rollout", help="output directory")
         else:
-            cmd.add_argument("--out", default="evaluation.json", help="JSON report path")
+            cmd.add_argument("--out", default="evaluation",
+                             help="report folder: report.json, summary.csv (with 95 %% "
+                             "intervals), systems.csv, report.html (a path ending in .json "
+                             "writes the JSON there and the others beside it)")
         cmd.set_defaults(func=func)
     return parser
 

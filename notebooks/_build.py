@@ -574,19 +574,16 @@ NB03 = [
     for figure in plots.values():
         figure.show()
     """),
+    md("""
+    Every across-chain number comes with a 95 % bootstrap interval: the chains are resampled
+    with replacement 2,000 times and the measure recomputed. With 12 chains the interval of
+    r² is wide; quote it with the number. The MD column scores the MD against itself over
+    windows as long as the compared ones (model and MD are compared from the same start over
+    the same number of frames).
+    """),
     code("""
-    pd.DataFrame({
-        "this rollout": [report.rg_r2, report.rg_mae_nm, report.relaxation_r2_log,
-                         report.collision_rate_model, report.collision_rate_reference,
-                         report.contact_js_mean, report.simulated_ns_per_wall_second],
-        "paper": [evaluate.PAPER["rg_r2"], None, evaluate.PAPER["relaxation_r2"],
-                  None, None, None, None],
-        "MD vs MD (split halves)": [report.reference_split_rg_r2, None,
-                                    report.reference_split_relaxation_r2_log,
-                                    None, None, None, None]},
-        index=["Rg r² (across chains)", "mean-Rg MAE (nm)", "relaxation r² (log)",
-               "collision rate, model", "collision rate, reference MD",
-               "contact-map JS (nats)", "simulated ns / wall s"])
+    table = pd.DataFrame(report.summary_rows()).set_index("measure")
+    table[["value", "ci95_low", "ci95_high", "paper", "md_vs_md"]]
     """),
     md("""
     **How to read this honestly.**
@@ -597,7 +594,7 @@ NB03 = [
       single outlier moves r² a lot. The last column measures that noise: the MD's first
       half of each chain scored against its second half. On the bundled chains the MD
       reproduces its own relaxation times with r² of about 0.06, so no model can be judged
-      on them with this data; longer held-out chains are needed for that. The README reports the long evaluation (10⁴ steps per
+      on them with this data; longer held-out chains are needed for that. docs/evaluation.md reports the long evaluation (10⁴ steps per
       chain, with refinement):
       `python -m cgviz evaluate-simulator cgviz/datasets/data/simulator_cpu_demo.pt --n-steps 10000 --refine 3`
       takes about a quarter of an hour on two cores. Compare your numbers with it and with

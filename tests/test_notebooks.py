@@ -183,7 +183,8 @@ def _check_03(notebook, text: str, workdir: Path) -> None:
     assert "1000 of 1000 steps" in text and "stopped early: no" in text
     assert _count(notebook, WIDGET) >= 1          # the RolloutPlayer
     assert _count(notebook, PLOTLY) >= 6
-    assert "Rg r² (across chains)" in text and "relaxation r² (log)" in text
+    assert "mean Rg r^2 across systems" in text and "relaxation time r^2 (log)" in text
+    assert "ci95_low" in text and "ci95_high" in text  # the bootstrap intervals
     assert "0.90" in text and "0.48" in text      # the paper's column
     assert "model, 3 refinement steps per level" in text
 

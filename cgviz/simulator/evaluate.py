@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,7 +30,23 @@ from cgviz.errors import CgvizError
 from cgviz.simulator import compare
 
 #: Numbers from Fu et al. (TMLR 2023) for the polymer benchmark, for the report tables.
-PAPER = {"rg_r2": 0.90, "relaxation_r2": 0.48}
+PAPER = {"rg_r2": 0.90, "relaxation_r2": 0.48, "relaxation_r2_log": 0.48}
+
+#: Resamples for the bootstrap intervals of the across-system measures.
+BOOTSTRAP_SAMPLES = 2000
+
+#: The across-system measures a report summarises (field -> label).
+SUMMARY_MEASURES = {
+    "rg_r2": "mean Rg r^2 across systems",
+    "rg_mae_nm": "mean Rg MAE (nm)",
+    "relaxation_r2_log": "Rg^2 relaxation time r^2 (log)",
+    "bond_js_mean": "bond-length JS (nats)",
+    "angle_js_mean": "bond-angle JS (nats)",
+    "contact_js_mean": "contact-map JS (nats)",
+    "tica_js_mean": "TICA 2-D JS (nats)",
+    "collision_rate_model": "collision rate, model",
+    "collision_rate_reference": "collision rate, reference MD",
+}
 
 
 @dataclass(frozen=True)
@@ -70,13 +86,21 @@ class EvaluationReport:
     n_steps_requested: int
     simulated_ns_per_wall_second: float
     systems: tuple[SystemScores, ...]
-    #: The same two across-system measures for the reference MD against itself: first half
-    #: of each reference trajectory vs its second half. How well reference data of this
-    #: length pin the numbers down at all; a model near these values is at the noise floor.
+    #: The same two across-system measures for the reference MD against itself: a window
+    #: of each reference trajectory as long as the compared one against the next window of
+    #: that length (``reference_floor_frames``; shorter, the two halves, where the MD holds
+    #: less than two windows). How well data of this length pin the numbers down at all; a
+    #: model near these values is at the noise floor.
     reference_split_rg_r2: float | None = None
     reference_split_relaxation_r2_log: float | None = None
     #: Loud notes for the reader, e.g. that some frames were training data.
     warnings: tuple[str, ...] = ()
+    #: Frames of model and reference compared per system (equal windows from one start).
+    compared_frames: int = 0
+    reference_floor_frames: int = 0
+    #: measure -> (low, high): 95 % bootstrap interval over systems (resampled with
+    #: replacement, ``BOOTSTRAP_SAMPLES`` times); absent where a measure is undefined.
+    intervals: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -85,6 +109,54 @@ class EvaluationReport:
 
     def save_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=float) + "\n")
+
+    def summary_rows(self) -> list[dict]:
+        """One row per across-system measure: value, 95 % interval, paper, MD floor."""
+        floors = {"rg_r2": self.reference_split_rg_r2,
+                  "relaxation_r2_log": self.reference_split_relaxation_r2_log}
+        rows = []
+        for key, label in SUMMARY_MEASURES.items():
+            value = getattr(self, key)
+            low, high = self.intervals.get(key, (None, None))
+            rows.append({"measure": label, "key": key, "value": value, "ci95_low": low,
+                         "ci95_high": high, "paper": PAPER.get(key),
+                         "md_vs_md": floors.get(key)})
+        return rows
+
+    def save(self, out: str | Path) -> dict[str, Path]:
+        """Write ``report.json``, ``summary.csv`` (across systems, with intervals),
+        ``systems.csv`` (per system) and ``report.html`` (plots inside, works offline)
+        into the folder ``out``; a path ending in ``.json`` writes that file and the others
+        beside it with the same stem. Returns kind -> path."""
+        import csv
+
+        out = Path(out)
+        if out.suffix == ".json":
+            folder, stem = out.parent, out.stem
+        else:
+            folder, stem = out, "report"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CgvizError(f"Cannot create '{folder}' ({error.strerror}).",
+                             hint="Pick a folder you can write to.") from None
+        paths = {"json": folder / f"{stem}.json", "summary": folder / f"{stem}_summary.csv",
+                 "systems": folder / f"{stem}_systems.csv", "html": folder / f"{stem}.html"}
+        if out.suffix != ".json":
+            paths["summary"], paths["systems"] = folder / "summary.csv", folder / "systems.csv"
+        self.save_json(paths["json"])
+        with open(paths["summary"], "w", newline="") as handle:
+            rows = self.summary_rows()
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        with open(paths["systems"], "w", newline="") as handle:
+            rows = [asdict(s) for s in self.systems]
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["name"])
+            writer.writeheader()
+            writer.writerows(rows)
+        paths["html"].write_text(html_report(self))
+        return paths
 
 
 def r_squared(x: Sequence[float], y: Sequence[float]) -> float:
@@ -158,67 +230,174 @@ def score_system(name: str, reference: np.ndarray, model: np.ndarray, masses: np
     )
 
 
-def reference_split_scores(systems: Sequence) -> tuple[float, float | None]:
-    """(Rg r^2, log relaxation-time r^2) of each reference trajectory's first half against
-    its second half, across systems: MD against itself, the noise floor of the measures."""
-    first, second = [], []
+def _floor_pairs(systems: Sequence, window: int | None):
+    """Per system (Rg, relaxation) of two consecutive reference windows of ``window``
+    frames, or of the two halves where the MD holds less than two windows."""
+    first, second, used = [], [], []
     for system in systems:
         rg = analysis.compute_rg(system.positions, system.bead_masses)
-        half = len(rg) // 2
-        first.append((float(rg[:half].mean()), _relaxation(rg[:half], system.frame_time_ps)))
-        second.append((float(rg[half:].mean()), _relaxation(rg[half:], system.frame_time_ps)))
+        length = len(rg) // 2 if window is None or 2 * window > len(rg) else window
+        used.append(length)
+        a, b = rg[:length], rg[length:2 * length]
+        first.append((float(a.mean()), _relaxation(a, system.frame_time_ps)))
+        second.append((float(b.mean()), _relaxation(b, system.frame_time_ps)))
+    return first, second, used
+
+
+def _pair_scores(first, second) -> tuple[float, float | None]:
     relax = [(a[1], b[1]) for a, b in zip(first, second) if a[1] and b[1]]
     return (r_squared([a[0] for a in first], [b[0] for b in second]),
             r_squared(*zip(*[(math.log(a), math.log(b)) for a, b in relax]))
             if len(relax) >= 3 else None)
 
 
+def reference_split_scores(systems: Sequence, window: int | None = None
+                           ) -> tuple[float, float | None]:
+    """(Rg r^2, log relaxation-time r^2) of the reference MD against itself across systems:
+    each trajectory's first ``window`` frames against the next ``window`` (default, or
+    where two windows do not fit: its two halves). The noise floor of the measures."""
+    first, second, _ = _floor_pairs(systems, window)
+    return _pair_scores(first, second)
+
+
+def _summary(scores: Sequence[SystemScores]) -> dict[str, float | None]:
+    ref_rg = [s.rg_reference for s in scores]
+    mod_rg = [s.rg_model for s in scores]
+    relax = [(s.relaxation_reference_ps, s.relaxation_model_ps) for s in scores
+             if s.relaxation_reference_ps and s.relaxation_model_ps]
+    tica = [s.tica_js for s in scores if s.tica_js is not None]
+    return {
+        "rg_r2": r_squared(ref_rg, mod_rg),
+        "rg_mae_nm": float(np.mean(np.abs(np.subtract(ref_rg, mod_rg)))),
+        "relaxation_r2_log": (r_squared([math.log(a) for a, _ in relax],
+                                        [math.log(b) for _, b in relax])
+                              if len(relax) >= 3 else None),
+        "n_relaxation_pairs": len(relax),
+        "bond_js_mean": float(np.mean([s.bond_js for s in scores])),
+        "angle_js_mean": float(np.mean([s.angle_js for s in scores])),
+        "contact_js_mean": float(np.mean([s.contact_js for s in scores])),
+        "tica_js_mean": float(np.mean(tica)) if tica else None,
+        "collision_rate_model": float(np.mean([s.collision_rate_model for s in scores])),
+        "collision_rate_reference": float(np.mean([s.collision_rate_reference
+                                                   for s in scores])),
+    }
+
+
+def bootstrap_intervals(scores: Sequence[SystemScores], n_samples: int = BOOTSTRAP_SAMPLES,
+                        seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95 % percentile intervals of every across-system measure, resampling the systems
+    with replacement (a measure undefined in a resample, e.g. r^2 of equal values, is left
+    out of that resample; a measure defined in under half of them gets no interval)."""
+    scores = list(scores)
+    if len(scores) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {key: [] for key in SUMMARY_MEASURES}
+    for _ in range(int(n_samples)):
+        sample = [scores[i] for i in rng.integers(0, len(scores), len(scores))]
+        values = _summary(sample)
+        for key in draws:
+            value = values.get(key)
+            if value is not None and np.isfinite(value):
+                draws[key].append(float(value))
+    return {key: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))
+            for key, v in draws.items() if len(v) >= n_samples / 2}
+
+
 def evaluate(model, systems: Sequence, n_steps: int, seed: int = 0, refine_steps: int = 0,
              refine_epsilon: float = 30.0, stochastic: bool = True, device: str = "cpu",
-             progress: Callable[[int, int], None] | None = None, rollout_result=None
-             ) -> tuple[EvaluationReport, object]:
+             progress: Callable[[int, int], None] | None = None, rollout_result=None,
+             bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> tuple[EvaluationReport, object]:
     """Roll out every system from its first history window and score it against its MD.
 
-    Returns (report, the Rollout). ``rollout_result`` may pass a rollout made earlier.
+    Model and reference are compared over windows of equal length from the same start
+    (the model's frames against the MD frames right after the history); the MD floor uses
+    windows of that length too; every across-system measure carries a 95 % bootstrap
+    interval over systems. Returns (report, the Rollout). ``rollout_result`` may pass a
+    rollout made earlier (from the default start frames).
     """
     from cgviz.simulator.rollout import rollout
 
     result = rollout_result or rollout(model, systems, n_steps, seed=seed, stochastic=stochastic,
                                        refine_steps=refine_steps, refine_epsilon=refine_epsilon,
                                        device=device, progress=progress)
-    scores = []
+    k = result.history_length
+    scores, windows = [], []
     for i, system in enumerate(systems):
         generated = result.generated(i)
         if len(generated) < 2:
             generated = result.positions[i]
-        scores.append(score_system(system.name, system.positions, generated, system.bead_masses,
-                                   system.bead_bonds, system.frame_time_ps,
-                                   result.n_steps_completed, result.stop_reason))
-    ref_rg = [s.rg_reference for s in scores]
-    mod_rg = [s.rg_model for s in scores]
-    relax = [(s.relaxation_reference_ps, s.relaxation_model_ps) for s in scores
-             if s.relaxation_reference_ps and s.relaxation_model_ps]
-    tica = [s.tica_js for s in scores if s.tica_js is not None]
-    split_rg, split_relaxation = reference_split_scores(systems)
+        reference = system.positions[k:k + len(generated)]
+        if len(reference) < 2:
+            reference = system.positions
+        window = min(len(reference), len(generated))
+        windows.append(window)
+        score = score_system(system.name, reference[:window], generated[:window],
+                             system.bead_masses, system.bead_bonds, system.frame_time_ps,
+                             result.n_steps_completed, result.stop_reason)
+        # Stability over the whole rollout, not only its compared window.
+        bond = compare.mean_bond_length(system.positions, system.bead_bonds)
+        full_rate = float(analysis.compute_collision_rate(
+            generated, system.bead_bonds, compare.COLLISION_DISTANCE_BONDS * bond))
+        scores.append(replace(score, collision_rate_model=full_rate))
+    compared = int(min(windows)) if windows else 0
+    first, second, used = _floor_pairs(systems, compared)
+    split_rg, split_relaxation = _pair_scores(first, second)
+    summary = _summary(scores)
     report = EvaluationReport(
-        rg_r2=r_squared(ref_rg, mod_rg),
-        rg_mae_nm=float(np.mean(np.abs(np.subtract(ref_rg, mod_rg)))),
-        relaxation_r2_log=(r_squared([math.log(a) for a, _ in relax],
-                                     [math.log(b) for _, b in relax]) if len(relax) >= 3 else None),
-        n_relaxation_pairs=len(relax),
-        bond_js_mean=float(np.mean([s.bond_js for s in scores])),
-        angle_js_mean=float(np.mean([s.angle_js for s in scores])),
-        contact_js_mean=float(np.mean([s.contact_js for s in scores])),
-        tica_js_mean=float(np.mean(tica)) if tica else None,
-        collision_rate_model=float(np.mean([s.collision_rate_model for s in scores])),
-        collision_rate_reference=float(np.mean([s.collision_rate_reference for s in scores])),
+        **summary,
         min_steps_before_stop=int(result.n_steps_completed),
         n_steps_requested=int(n_steps),
         simulated_ns_per_wall_second=float(result.simulated_ns_per_wall_second),
         systems=tuple(scores),
         reference_split_rg_r2=split_rg, reference_split_relaxation_r2_log=split_relaxation,
+        compared_frames=compared, reference_floor_frames=int(min(used)) if used else 0,
+        intervals=bootstrap_intervals(scores, bootstrap_samples),
     )
     return report, result
+
+
+def _interval_text(report: EvaluationReport, key: str, digits: int = 2) -> str:
+    value = getattr(report, key)
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    low, high = report.intervals.get(key, (None, None))
+    text = f"{value:.{digits}f}"
+    return text if low is None else f"{text} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def html_report(report: EvaluationReport) -> str:
+    """A self-contained HTML page: the summary table with intervals and the two plots
+    (plotly.js embedded once, no network needed)."""
+    import html
+
+    def cell(value) -> str:
+        return "" if value is None else f"{value:.2f}"
+
+    rows = "".join(
+        f"<tr><td>{html.escape(r['measure'])}</td><td>{_interval_text(report, r['key'], 3)}"
+        f"</td><td>{cell(r['paper'])}</td><td>{cell(r['md_vs_md'])}</td></tr>"
+        for r in report.summary_rows())
+    warnings = "".join(f"<p class='warn'>{html.escape(w)}</p>" for w in report.warnings)
+    plots = []
+    for i, figure in enumerate(figures(report).values()):
+        plots.append(figure.to_html(full_html=False, include_plotlyjs=(i == 0),
+                                    config={"displaylogo": False}))
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>cgviz evaluation</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+.warn{{color:#a00;font-weight:bold}}</style></head><body>
+<h1>Simulator evaluation</h1>{warnings}
+<p>{len(report.systems)} systems; {report.n_steps_requested} model steps requested,
+{report.min_steps_before_stop} done; model and MD compared over {report.compared_frames}
+frames each from the same start; MD against itself over windows of
+{report.reference_floor_frames} frames. Intervals: 95 % bootstrap over systems.</p>
+<table><tr><th>measure</th><th>value [95 % interval]</th><th>paper</th><th>MD vs MD</th></tr>
+{rows}</table>
+{''.join(plots)}
+</body></html>
+"""
 
 
 @dataclass(frozen=True)
@@ -375,7 +554,8 @@ def figures(report: EvaluationReport):
     fig = go.Figure([go.Scatter(x=ref, y=mod, mode="markers", text=names, name="systems"),
                      go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
                                 line=dict(dash="dash", color="gray"))])
-    fig.update_layout(title=f"Mean Rg: r² = {report.rg_r2:.2f} (paper {PAPER['rg_r2']}), "
+    fig.update_layout(title=f"Mean Rg: r² = {_interval_text(report, 'rg_r2')} (paper "
+                      f"{PAPER['rg_r2']}), "
                       f"MAE = {report.rg_mae_nm:.3f} nm", xaxis_title="reference MD (nm)",
                       yaxis_title="learned simulator (nm)")
     out["rg"] = fig
@@ -392,7 +572,8 @@ def figures(report: EvaluationReport):
         fig.update_yaxes(type="log", title="learned simulator (ps)")
         floor = report.reference_split_relaxation_r2_log
         fig.update_layout(title="Rg² relaxation time: r²(log) = "
-                          f"{'n/a' if r2 is None else f'{r2:.2f}'} (paper {PAPER['relaxation_r2']}"
+                          f"{_interval_text(report, 'relaxation_r2_log')} (paper "
+                          f"{PAPER['relaxation_r2']}"
                           f"{'' if floor is None else f'; MD vs MD {floor:.2f}'})")
         out["relaxation"] = fig
     return out
