@@ -867,3 +867,33 @@ def memnets_run_config(system, epochs: int, lagtimes: list[int], sizes: list[int
               "encoder_sizes": [n_features] + [int(x) for x in sizes[1:]]}
     MEMnetsConfig.from_dict(config)
     return data | config
+
+
+OWNER_KEY = "cgviz.owner"
+
+
+def visitor() -> str:
+    """This browser session's owner id for runs (``session:<random>``, kept in the
+    session): runs it starts carry it, and only it may cancel, resume or delete them
+    unless the operator allows shared control (``cgviz.jobs.can_control``)."""
+    import uuid
+
+    import streamlit as st
+
+    return st.session_state.setdefault(OWNER_KEY, f"session:{uuid.uuid4().hex}")
+
+
+def runs_table(runs) -> list[dict]:
+    """The Training page's table of runs: queue places, and whose run each is."""
+    me = visitor()
+    rows = []
+    for r in runs:
+        owner = ("you" if r.owner == me else "command line" if str(r.owner).startswith("cli:")
+                 else "another visitor" if r.owner else "")
+        rows.append({"name": r.name, "task": r.task,
+                     "state": f"queued #{r.place}" if r.state == "queued" and r.place
+                     else r.state,
+                     "device": r.device, "step": r.step,
+                     "progress": f"{100 * (r.progress or 0):.0f} %", "owner": owner,
+                     "reason": r.reason})
+    return rows

@@ -55,7 +55,7 @@ if launched:
             config = ui.memnets_run_config(chosen, epochs, [int(x) for x in lags.split()],
                                            [int(x) for x in sizes.split()])
             spec = jobs.RunSpec(task="memnets", config=config, device=device, checkpoint_every=5)
-        started = jobs.start(spec, name=name.strip() or None)
+        started = jobs.start(spec, name=name.strip() or None, owner=ui.visitor())
         st.session_state["cgviz.run"] = started.name
         st.success(f"Started run **{ui.markdown_text(started.name)}** on "
                    f"{ui.markdown_text(chosen.label)}.")
@@ -67,9 +67,7 @@ if not runs:
     st.info("No runs yet: start one above.")
     st.stop()
 st.subheader("Runs")
-st.dataframe([{"name": r.name, "task": r.task, "state": r.state, "device": r.device,
-               "step": r.step, "progress": f"{100 * (r.progress or 0):.0f} %",
-               "reason": r.reason} for r in runs], hide_index=True)
+st.dataframe(ui.runs_table(runs), hide_index=True)
 names = [r.name for r in runs]
 current = st.session_state.get("cgviz.run")
 selected = st.selectbox("Watch run", names, index=names.index(current) if current in names else 0)
@@ -83,8 +81,9 @@ def watch(run_name: str) -> None:
         ui.show_error(error)
         return
     eta = f", about {status.eta_s / 60:.1f} min left" if status.eta_s else ""
+    where = f" (place {status.place} in the queue)" if status.place else ""
     st.progress(status.progress or 0.0,
-                text=f"{status.state}: step {status.step}"
+                text=f"{status.state}{where}: step {status.step}"
                 f"{' of %d' % status.total_steps if status.total_steps else ''}{eta}")
     if status.reason:
         (st.error if status.state == "failed" else st.info)(status.reason)
@@ -95,14 +94,20 @@ def watch(run_name: str) -> None:
         ui.plotly_chart(figures.overlay_lines(curves, "step", "loss", "Training curves",
                                               running_mean=window, unit=" steps"),
                         width="stretch", key=f"curves-{run_name}")
+    mine = jobs.can_control(status, ui.visitor())
+    if not mine:
+        st.caption("Another visitor started this run: you can watch it, not change it.")
     a, b, c = st.columns(3)
-    if a.button("Cancel", disabled=status.finished, key="cancel"):
-        jobs.cancel(run_name, timeout_s=20)
-    if b.button("Resume", disabled=not status.resumable, key="resume"):
-        jobs.resume(run_name)
-    if c.button("Delete", disabled=not status.finished, key="delete"):
-        jobs.delete(run_name)
-        st.rerun()
+    try:
+        if a.button("Cancel", disabled=status.finished or not mine, key="cancel"):
+            jobs.cancel(run_name, timeout_s=20, owner=ui.visitor())
+        if b.button("Resume", disabled=not status.resumable or not mine, key="resume"):
+            jobs.resume(run_name, owner=ui.visitor())
+        if c.button("Delete", disabled=not status.finished or not mine, key="delete"):
+            jobs.delete(run_name, owner=ui.visitor())
+            st.rerun()
+    except CgvizError as error:
+        ui.show_error(error)
     with st.expander("Log"):
         st.code(jobs.read_log(run_name, tail_bytes=4000) or "(empty)")
 

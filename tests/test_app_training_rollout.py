@@ -163,3 +163,29 @@ def test_training_page_trains_the_system_in_use(tmp_path, monkeypatch):
     assert copied.exists() and tmp_path in copied.parents  # the run's own copy
     final = jobs.wait(run.name, tmp_path, timeout_s=300)
     assert final.state == "completed", jobs.read_log(run.name, tmp_path)
+
+
+@pytest.mark.slow
+def test_another_visitor_sees_a_run_read_only(tmp_path, monkeypatch):
+    """Tab A starts a run; tab B (another browser session) watches it but cannot cancel,
+    resume or delete it, and the table says whose run it is."""
+    monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
+    monkeypatch.delenv("CGVIZ_SHARED_CONTROL", raising=False)
+    a = page("3_Training.py").run()
+    a.radio[0].set_value("MEMnets").run()
+    a.number_input[0].set_value(1)
+    a.get("form_submit_button")[0].click().run()
+    assert not a.exception and "Started run" in a.success[0].value
+    name = jobs.list_runs(tmp_path)[0].name
+    assert a.dataframe[0].value["owner"].tolist() == ["you"]
+    b = page("3_Training.py").run()
+    assert not b.exception
+    assert b.dataframe[0].value["owner"].tolist() == ["another visitor"]
+    assert any("Another visitor started this run" in c.value for c in b.caption)
+    buttons = {button.label: button for button in b.button}
+    assert buttons["Cancel"].disabled and buttons["Delete"].disabled
+    jobs.wait(name, tmp_path, timeout_s=300)
+    b.run()
+    assert {button.label: button for button in b.button}["Delete"].disabled
+    a.run()
+    assert not {button.label: button for button in a.button}["Delete"].disabled
