@@ -153,3 +153,16 @@ def test_to_dict_round_trips_with_the_mapping(tmp_path):
     assert np.allclose(reloaded.trajectories[0].xyz, ala.trajectories[0].xyz, atol=2e-3)
     with pytest.raises(CgvizError, match="source"):
         system.from_dict({"label": "x"})
+
+
+def test_all_pair_distances_of_a_protein_are_refused_before_computing(monkeypatch):
+    """The library guard (not only the page's): heavy-atom distances of md_1u19 would
+    need gigabytes; io refuses them with what would fit, before computing anything."""
+    from cgviz import io
+
+    protein = system.load(PROTEIN_XTC, PROTEIN_GRO)
+    monkeypatch.setenv("CGVIZ_FEATURE_MEMORY_MB", "100")
+    with pytest.raises(CgvizError, match="name CA"):
+        io.pairwise_distance_features(protein.trajectories[0], selection="not element H")
+    assert io.pairwise_distance_features(protein.trajectories[0][:5],
+                                         selection="name CA").shape[0] == 5

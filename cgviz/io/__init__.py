@@ -1384,8 +1384,15 @@ def pairwise_distance_features(
     float32 array of shape (n_frames, n_pairs) in nm; column order as
     :func:`pairwise_distance_pairs`, names from :func:`pairwise_distance_labels`.
     """
+    from cgviz.analysis.budget import check_feature_memory
+
     traj = _require_trajectory(traj)
     index_pairs = pairwise_distance_pairs(traj, selection, pairs, exclude_neighbors)
+    # All pairs grow with the square of the atoms: refuse before computing what would not
+    # fit in memory (a 5,500-atom protein's heavy-atom pairs are 15 GB per 1,000 frames).
+    check_feature_memory(traj.n_frames, len(index_pairs),
+                         f"Distances of {len(index_pairs):,} atom pairs",
+                         smaller="a smaller selection (e.g. 'name CA')")
     distances = md.compute_distances(traj, index_pairs, periodic=periodic)
     return np.asarray(distances, dtype=np.float32)
 
