@@ -184,7 +184,7 @@ def check_hdf5(path: Path, label: str | None = None) -> None:
             f"HDF5 file '{shown}' could not be opened ({type(error).__name__}).",
             hint="The file is truncated, corrupt or not really HDF5; write it again "
             "(e.g. with mdtraj's traj.save_hdf5) and load it again.",
-        ) from None
+        ) from error
     with handle:
         seen: set[Any] = set()
         stack: list[tuple[str, Any]] = [("/", handle)]
