@@ -151,7 +151,7 @@ def _check_cutoff(cutoff: Any) -> float:
         raise CgvizError(f"cutoff must be a number in nm, got {cutoff!r}.") from None
     if not value > 0 or not np.isfinite(value):
         raise CgvizError(f"cutoff must be a positive distance in nm, got {cutoff!r}.",
-                         hint="e.g. 0.6 nm for the electrolyte setting of SCIENCE.md 1.3.")
+                         hint="e.g. 0.6 nm for the electrolyte setting of docs/science.md 1.3.")
     return value
 
 
@@ -489,7 +489,7 @@ def build_bead_graph(
     max_neighbors: int | None = None,
     method: str = "auto",
 ) -> BeadGraph:
-    """Radius graph + CG bonds + edge features in one call (SCIENCE.md 1.2, item 2).
+    """Radius graph + CG bonds + edge features in one call (docs/science.md 1.2, item 2).
 
     ``max_neighbors`` limits the spatial edges only; bonds are always kept. Shapes as in
     :func:`radius_graph`, :func:`union_with_bonds` and :func:`edge_features`.

@@ -2,7 +2,7 @@
 
 A :class:`CGMapping` assigns every atom of a topology to one bead. Beads sit at the
 mass-weighted centre of their atoms, weigh the sum of their atoms' masses, and two beads are
-bonded when any chemical bond joins them (SCIENCE.md 1.1). The mapping depends on the
+bonded when any chemical bond joins them (docs/science.md 1.1). The mapping depends on the
 topology only, so it is computed once per molecule type and cached.
 
 Builders
@@ -1093,7 +1093,7 @@ def metis_mapping(
     seed: int = 0,
     use_cache: bool = True,
 ) -> CGMapping:
-    """Partition the bond graph into connected beads with METIS (SCIENCE.md 1.1).
+    """Partition the bond graph into connected beads with METIS (docs/science.md 1.1).
 
     Each connected component (molecule) is partitioned on its own into
     ``max(1, round(n_atoms_component / atoms_per_bead))`` beads (round half up), so an

@@ -11,7 +11,7 @@ two-state core-set Markov models of phi or psi:
 * ``alanine-dipeptide-450k`` (the same at 450 K, 2 ps frames) visits alpha_L/C7ax about
   20 times, for about 65 ps each; there the phi flip (time scale about 90 ps) is the
   slowest process by a factor of about ten, and CV1 must separate alpha_L/C7ax from the
-  rest with the phi flip's time scale (SCIENCE.md 2.6)."""
+  rest with the phi flip's time scale (docs/science.md 2.6)."""
 
 from __future__ import annotations
 

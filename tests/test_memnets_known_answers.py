@@ -1,4 +1,4 @@
-"""MEMnets on processes whose answers are known (SCIENCE.md 2, issue 4 part 5)."""
+"""MEMnets on processes whose answers are known (docs/science.md 2, issue 4 part 5)."""
 
 from __future__ import annotations
 

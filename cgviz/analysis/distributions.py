@@ -1,6 +1,6 @@
 """Histograms on shared bins and the Jensen-Shannon divergence between them.
 
-Used to compare a learned simulator with reference MD (SCIENCE.md 1.5): bond-length and
+Used to compare a learned simulator with reference MD (docs/science.md 1.5): bond-length and
 bond-angle distributions in 1-D, TICA projections in 2-D.
 
 The Jensen-Shannon divergence uses the natural logarithm, so it lies in [0, ln 2]

@@ -1,6 +1,6 @@
 """Dynamics: normalised autocorrelation functions and relaxation times.
 
-The autocorrelation of a series x is (SCIENCE.md 1.5)
+The autocorrelation of a series x is (docs/science.md 1.5)
 
     C(d) = <dx(t) dx(t + d)> / <dx^2>,     dx = x - <x>,
 
@@ -199,7 +199,7 @@ def compute_relaxation_time(
 def compute_rg2_relaxation_time(
     rg: Any, dt: float, method: str = "integral", max_lag: int | None = None
 ) -> float | np.ndarray:
-    """Relaxation time of the autocorrelation of Rg^2 (SCIENCE.md 1.5).
+    """Relaxation time of the autocorrelation of Rg^2 (docs/science.md 1.5).
 
     Parameters
     ----------

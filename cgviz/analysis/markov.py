@@ -216,7 +216,7 @@ def compute_implied_timescales(
     """Markovian (TICA) implied time scales ``-tau / ln|lambda(tau)|`` for several lags.
 
     For a Markovian projection they do not depend on tau; their drift with tau is the
-    memory that MEMnets removes (SCIENCE.md 2.3).
+    memory that MEMnets removes (docs/science.md 2.3).
 
     Parameters
     ----------

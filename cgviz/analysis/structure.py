@@ -47,7 +47,7 @@ def compute_rg(xyz: Any, masses: Any, atom_indices: Any = None) -> np.ndarray:
 
     ``Rg^2 = sum_i m_i |r_i - R|^2 / sum_i m_i`` with ``R = sum_i m_i r_i / sum_i m_i``.
     Unlike ``mdtraj.compute_rg(traj, masses)``, which centres on the unweighted
-    centroid, the centre here is the centre of mass (SCIENCE.md 1.5).
+    centroid, the centre here is the centre of mass (docs/science.md 1.5).
 
     Parameters
     ----------
@@ -325,7 +325,7 @@ def compute_collision_rate(
 ) -> float:
     """Fraction of frames where some non-bonded pair is closer than ``threshold``.
 
-    The stability measure of SCIENCE.md 1.5 (threshold e.g. half the mean CG bond
+    The stability measure of docs/science.md 1.5 (threshold e.g. half the mean CG bond
     length). See :func:`compute_min_nonbonded_distance` for ``bonds`` and ``groups``.
 
     Parameters

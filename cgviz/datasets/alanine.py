@@ -1,4 +1,4 @@
-"""All-atom alanine dipeptide (ACE-ALA-NME) simulated with OpenMM (SCIENCE.md 1.6, 2.6).
+"""All-atom alanine dipeptide (ACE-ALA-NME) simulated with OpenMM (docs/science.md 1.6, 2.6).
 
 The molecule is built here from internal coordinates (no download, no bundled input
 structure): heavy atoms are placed with the natural-extension reference frame method, the

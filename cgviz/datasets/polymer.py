@@ -1,4 +1,4 @@
-"""Copolymer chains in implicit solvent, simulated with OpenMM (SCIENCE.md 1.6).
+"""Copolymer chains in implicit solvent, simulated with OpenMM (docs/science.md 1.6).
 
 The model is a bead-spring copolymer in the spirit of Webb et al. (Sci. Adv. 2020), the
 data behind the multi-scale GNN paper. Each monomer is a backbone bead with one side-chain

@@ -1,4 +1,4 @@
-"""MEMnets: slow collective variables by minimising IGME memory kernels (SCIENCE.md 2).
+"""MEMnets: slow collective variables by minimising IGME memory kernels (docs/science.md 2).
 
 ``MEMnets(MEMnetsConfig(...)).fit(features).fetch_model()`` trains an encoder; the model's
 ``transform`` gives encoder outputs, ``cvs`` the post-processed CVs and ``estimate`` the

@@ -3,7 +3,7 @@
 Lag times are in frames. The seed script's flags map one to one onto the fields
 (``--lagtimes`` -> ``lagtimes``, ``--encoder_sizes`` -> ``encoder_sizes``, ...); the fields
 the seed does not have (``seeds``, ``split``, ``block_length``, ``match_modes``,
-``epsilon``) are where cgviz does better (SCIENCE.md 2.4).
+``epsilon``) are where cgviz does better (docs/science.md 2.4).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _positive(value: Any, name: str, integer: bool = False, allow_none: bool = F
 
 @dataclass(frozen=True)
 class MEMnetsConfig:
-    """Settings of one MEMnets training run (SCIENCE.md 2.2).
+    """Settings of one MEMnets training run (docs/science.md 2.2).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""From encoder outputs to collective variables: a reversible TICA-like step (SCIENCE.md 2.3).
+"""From encoder outputs to collective variables: a reversible TICA-like step (docs/science.md 2.3).
 
 numpy float64 throughout. With ``chi`` the encoder outputs and a lag ``tau`` (frames):
 mean ``(mean(chi_t) + mean(chi_{t+tau})) / 2``; ``C0 = (C00 + C11) / 2`` shrunk with the

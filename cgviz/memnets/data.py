@@ -1,4 +1,4 @@
-"""Multi-lag samples as index views over many trajectories (SCIENCE.md 2.1).
+"""Multi-lag samples as index views over many trajectories (docs/science.md 2.1).
 
 All frames of all trajectories are stored once, stacked in one (n_frames_total,
 n_features) tensor. A sample is only its start index ``t`` (a global row of that tensor,

@@ -269,7 +269,7 @@ class MEMnetsModel:
         return outputs if was_list else outputs[0]
 
     def cv_projection(self, data: Any, tau: int | None = None) -> CVProjection:
-        """Fit the CV post-processing (SCIENCE.md 2.3) at ``tau`` (default: the last lag)."""
+        """Fit the CV post-processing (docs/science.md 2.3) at ``tau`` (default: the last lag)."""
         outputs = self.transform(data if isinstance(data, (list, tuple)) else [data])
         return fit_cv_projection(outputs, tau or self.config.lagtimes[-1])
 
@@ -321,7 +321,7 @@ Callback = Callable[[TrainingProgress], Any]
 
 
 class MEMnets:
-    """Trains MEMnets encoders (SCIENCE.md 2.2), one per seed, and keeps the best.
+    """Trains MEMnets encoders (docs/science.md 2.2), one per seed, and keeps the best.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Plotly figure builders for MEMnets (SCIENCE.md 2.3). Results in, ``go.Figure`` out.
+"""Plotly figure builders for MEMnets (docs/science.md 2.3). Results in, ``go.Figure`` out.
 
 Time axes are in ps when a frame interval ``dt`` (ps) is known, in frames otherwise.
 """

@@ -1,7 +1,7 @@
 """IGME analysis of any CVs over a range of lag times, and the Markovian baselines.
 
 Works on MEMnets CVs and on CVs from TICA or VAMPnets alike, so they can be shown side by
-side (SCIENCE.md 2.3 and 2.5). numpy float64; lag times and time scales in frames
+side (docs/science.md 2.3 and 2.5). numpy float64; lag times and time scales in frames
 (``dt`` in ps per frame gives ps where a field says so).
 
 For every lag ``tau``: pairs ``(cv_t, cv_{t+tau})`` from all trajectories, reversible
@@ -140,7 +140,7 @@ def _prepare_cvs(cvs: Any, n_modes: int | None) -> list[np.ndarray]:
 def igme_analysis(cvs: Any, lagtimes: Sequence[int], fit_lagtimes: Sequence[int] | None = None,
                   tau_0: int | None = None, n_modes: int | None = None, dt: float | None = None,
                   label: str = "CVs") -> IGMEAnalysis:
-    """IGME analysis of CVs (SCIENCE.md 2.3).
+    """IGME analysis of CVs (docs/science.md 2.3).
 
     Parameters
     ----------
@@ -187,7 +187,7 @@ def igme_analysis(cvs: Any, lagtimes: Sequence[int], fit_lagtimes: Sequence[int]
 
 @dataclass(frozen=True)
 class WindowScan:
-    """The (tau_K, L) scan of the matrix IGME fit (SCIENCE.md 2.5).
+    """The (tau_K, L) scan of the matrix IGME fit (docs/science.md 2.5).
 
     Attributes
     ----------

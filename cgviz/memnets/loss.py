@@ -1,10 +1,10 @@
 """The MEMnets / IGME loss maths, written once, as free functions on torch tensors.
 
 Every function works in the dtype it is given: training steps run in float32, every
-number cgviz reports is recomputed in float64 (SCIENCE.md 2.4). Each function is checked
+number cgviz reports is recomputed in float64 (docs/science.md 2.4). Each function is checked
 against a plain numpy implementation in ``tests/test_memnets_loss.py``.
 
-Notation (SCIENCE.md 2.2): a sample is ``(x_t, x_{t+tau_0}, ..., x_{t+tau_K})``; the
+Notation (docs/science.md 2.2): a sample is ``(x_t, x_{t+tau_0}, ..., x_{t+tau_K})``; the
 encoder maps it to ``chi`` and ``chi_0 .. chi_K`` (each (n_samples, n_cvs)). For every lag
 ``i``: covariances of the mean-free ``chi`` and ``chi_i``, the reversible whitened
 correlation ``Ct_i = L^-1 C1 L^-T`` with ``L = chol(C0)``, its eigenvalues ``lambda_i``

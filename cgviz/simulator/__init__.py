@@ -1,4 +1,4 @@
-"""The multi-scale GNN coarse-grained simulator (SCIENCE.md section 1).
+"""The multi-scale GNN coarse-grained simulator (docs/science.md section 1).
 
 Submodules are imported on first use, so ``import cgviz.simulator`` stays cheap and does
 not load torch or torch_geometric: ``networks`` (the graph networks), ``data`` (bead systems,

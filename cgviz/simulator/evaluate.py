@@ -1,4 +1,4 @@
-"""Judge a simulator like the paper does (SCIENCE.md 1.5), against reference MD at bead level.
+"""Judge a simulator like the paper does (docs/science.md 1.5), against reference MD at bead level.
 
 For every held-out system: roll the model out from a reference start window, then compare
 with the reference MD mapped to beads using the same ``cgviz.analysis`` functions for both:

@@ -1,6 +1,6 @@
 """CGSimulator: the three networks, normalisation statistics, the loss and one model step.
 
-Pipeline (SCIENCE.md 1.2-1.4), spelled out in :meth:`CGSimulator.loss` and
+Pipeline (docs/science.md 1.2-1.4), spelled out in :meth:`CGSimulator.loss` and
 :meth:`CGSimulator.step`:
 
     fine graph -> EmbeddingGNN -> bead embeddings (once per distinct system per call)

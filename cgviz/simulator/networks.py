@@ -1,4 +1,4 @@
-"""The three graph networks of the multi-scale GNN simulator (SCIENCE.md 1.2).
+"""The three graph networks of the multi-scale GNN simulator (docs/science.md 1.2).
 
 * :class:`EmbeddingGNN` runs on the fine (atom) bond graph, without coordinates, and gives
   each bead a learned embedding (the mean over its atoms). It does not depend on time:
@@ -169,7 +169,7 @@ class EmbeddingGNN(nn.Module):
     Args:
         n_atom_types: size of the atom-type vocabulary (``AtomProperties.type_indices``).
         latent_size: width of node and edge states.
-        n_steps: message-passing steps (SCIENCE.md: 7 at paper scale, 3 for CPU demos).
+        n_steps: message-passing steps (docs/science.md: 7 at paper scale, 3 for CPU demos).
         out_size: size of the per-atom output (the bead embedding).
         n_bond_types: size of the bond-type vocabulary (1: all bonds alike).
         mlp_hidden_layers: hidden layers of every MLP.
@@ -264,7 +264,7 @@ def _check_history(velocities: Tensor, n_velocities: int) -> None:
 
 
 class DynamicsGNN(nn.Module):
-    """Acceleration mean and std per bead from the recent history (SCIENCE.md 1.2, item 2).
+    """Acceleration mean and std per bead from the recent history (docs/science.md 1.2, item 2).
 
     Node input: bead embedding, the ``history_length - 1`` finite-difference velocities
     ``v_s = x_s - x_{s-1}`` (flattened), bead mass; no absolute positions, so the output is
@@ -280,7 +280,7 @@ class DynamicsGNN(nn.Module):
         history_length: k, the number of past positions (k - 1 velocities).
         latent_size: width of node and edge states.
         n_layers: interaction layers.
-        sigma_min: lower bound of sigma (normalised units; SCIENCE.md: 0.1).
+        sigma_min: lower bound of sigma (normalised units; docs/science.md: 0.1).
         edge_type_embedding_size: size of the edge-type embedding.
         mlp_hidden_layers: hidden layers of every MLP.
 

@@ -1,4 +1,4 @@
-"""Rollouts: run a trained CGSimulator forward for many systems at once (SCIENCE.md 1.4)."""
+"""Rollouts: run a trained CGSimulator forward for many systems at once (docs/science.md 1.4)."""
 
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ class SimulatorTrainingConfig:
 
 
 def preset(name: str) -> SimulatorTrainingConfig:
-    """``cpu-demo`` (SE(3)-equivariant, learns in minutes on 2 cores) or ``paper`` (SCIENCE.md
+    """``cpu-demo`` (SE(3)-equivariant, learns in minutes on 2 cores) or ``paper`` (docs/science.md
     1.3 sizes and settings, a GPU-day; set ``model: {equivariant: true}`` for the fixed
     variant)."""
     if name == "cpu-demo":
