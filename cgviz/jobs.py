@@ -257,7 +257,9 @@ class RunSpec:
         except yaml.YAMLError as exc:
             raise CgvizError(f"The {source} is not valid YAML ({exc}).") from exc
         if not isinstance(data, dict):
-            raise CgvizError(f"The {source} must be a YAML mapping with a 'task' key.")
+            raise CgvizError(f"The {source} must be a YAML mapping with a 'task' key.",
+                             hint="Write e.g. 'task: simulator' and 'config: {preset: "
+                             "cpu-demo}' on their own lines.")
         data = dict(data)
         data.pop("cgviz_run", None)
         unknown = set(data) - set(cls.__dataclass_fields__)
@@ -892,6 +894,10 @@ def create(spec: RunSpec | dict[str, Any], runs_dir: str | Path | None = None,
     _check_device_available(spec.device)
     base = _base_dir(runs_dir)
     target = base / chosen
+    if base.exists() and not base.is_dir():
+        raise CgvizError(f"The runs folder {base} is a file, not a folder.",
+                         hint="Point --runs-dir (or $CGVIZ_RUNS_DIR) at a folder, or move "
+                         "the file away.")
     try:
         base.mkdir(parents=True, exist_ok=True)
         target.mkdir()

@@ -782,7 +782,12 @@ class CGMapping:
         -------
         (n_frames, n_beads, 3) float32 array (or (n_beads, 3) for a single frame), nm
         """
-        positions = np.asarray(xyz, dtype=np.float64)
+        try:
+            positions = np.asarray(xyz, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CgvizError("The coordinates are not numbers.",
+                             hint="Give an (n_frames, n_atoms, 3) float array in nm, e.g. "
+                             "traj.xyz.") from None
         single = positions.ndim == 2
         if single:
             positions = positions[None]
@@ -792,6 +797,12 @@ class CGMapping:
                 f"{self.n_atoms} atoms.",
                 hint="Apply the mapping to the system it was built for.",
             )
+        if not np.isfinite(positions).all():
+            bad = np.flatnonzero(~np.isfinite(positions).all(axis=(1, 2)))
+            raise CgvizError(
+                f"The coordinates hold NaN or infinite values (frames {bad[:10].tolist()}).",
+                hint="Load the trajectory with cgviz.io.load_trajectory, which finds such "
+                "frames, and leave them out.")
         if unitcell_vectors is not None:
             boxes = np.asarray(unitcell_vectors, dtype=np.float64).reshape(-1, 3, 3)
             if boxes.shape[0] not in (1, positions.shape[0]):
@@ -991,8 +1002,15 @@ def _beads_per_component(sizes: list[int], atoms_per_bead: float | None,
     if atoms_per_bead is not None:
         if atoms_per_bead < 1:
             raise CgvizError(
-                f"atoms_per_bead = {atoms_per_bead} asks for more beads than atoms.",
-                hint="Use atoms_per_bead >= 1 (1 keeps every atom as its own bead).")
+                f"atoms_per_bead must be at least 1, got {atoms_per_bead}.",
+                hint="Use atoms_per_bead >= 1 (1 keeps every atom as its own bead; 4 is a "
+                "common start).")
+        if atoms_per_bead > max(sizes):
+            raise CgvizError(
+                f"atoms_per_bead = {atoms_per_bead:g} is more than the {max(sizes):,} atoms "
+                "of the largest molecule: every molecule would be a single bead.",
+                hint=f"Use at most {max(sizes):,} atoms per bead (a few per bead keeps the "
+                "shape: 4 is a common start), or n_beads=... .")
         return [min(size, max(1, _round_half_up(size / atoms_per_bead))) for size in sizes]
     if int(n_beads) != n_beads or n_beads < 1:  # type: ignore[operator]
         raise CgvizError(f"n_beads must be a positive integer, got {n_beads!r}.")

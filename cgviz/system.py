@@ -524,7 +524,8 @@ def from_trajectories(trajectories: Sequence, properties=None, label: str = "tra
     if not trajectories:
         raise CgvizError("A system needs at least one trajectory.")
     if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
-        raise CgvizError(f"stride must be a positive whole number, got {stride!r}.")
+        raise CgvizError(f"stride must be a positive whole number, got {stride!r}.",
+                         hint="Use 1 for every saved frame, 2 for every other one, ...")
     first_top = trajectories[0].topology
     for traj in trajectories[1:]:
         if traj.n_atoms != first_top.n_atoms or [a.name for a in traj.topology.atoms] != [

@@ -179,10 +179,10 @@ def _format_list(items: Iterable[str]) -> str:
     return ", ".join(items)
 
 
-def _frames_text(indices: Sequence[int], limit: int = 10) -> str:
+def _frames_text(indices: Sequence[int], limit: int = 10, what: str = "frames") -> str:
     shown = ", ".join(str(int(i)) for i in indices[:limit])
     if len(indices) > limit:
-        shown += f", ... ({len(indices)} frames in all)"
+        shown += f", ... ({len(indices)} {what} in all)"
     return shown
 
 
@@ -653,6 +653,19 @@ def _check_nonfinite(xyz: np.ndarray, label: str, stride: int) -> None:
             "(cut the file, e.g. with mdtraj or gmx trjconv -e) or rerun with a smaller time "
             "step.",
         )
+    absurd = (np.abs(xyz) > MAX_COORDINATE_NM).any(axis=(1, 2))
+    if absurd.any():
+        bad = np.flatnonzero(absurd) * stride
+        raise CgvizError(
+            f"Trajectory '{label}' has coordinates beyond {MAX_COORDINATE_NM:g} nm in frames "
+            f"{_frames_text(bad.tolist())} (frame numbers in the file, from 0).",
+            hint="Positions are read in nm: a value this large means a blown-up simulation "
+            "or a file written in other units. Cut those frames or convert the file.",
+        )
+
+
+#: Larger absolute coordinates (nm) are refused: a blown-up run or a file in other units.
+MAX_COORDINATE_NM = 1e6
 
 
 def _load_coordinate_file(
@@ -1514,7 +1527,7 @@ class AtomProperties:
         bad = np.flatnonzero(~np.isfinite(masses) | (masses <= 0))
         if bad.size:
             raise CgvizError(
-                f"Atoms {_frames_text(bad.tolist())} have no positive mass "
+                f"Atoms {_frames_text(bad.tolist(), what='atoms')} have no positive mass "
                 f"(masses {masses[bad[:5]].tolist()}).",
                 hint="Every atom or bead needs a mass > 0 in amu; give a JSON sidecar with "
                 "per-atom types and masses, see cgviz.io.write_atom_properties.",

@@ -337,9 +337,19 @@ class CGSimulator(nn.Module):
         if checkpoint.get("format") != "cgviz-simulator":
             raise CgvizError("This checkpoint is not a cgviz simulator checkpoint.",
                              hint="Use a checkpoint written by cgviz's simulator training.")
-        config = SimulatorConfig(**checkpoint["config"])
-        model = cls(config, NormalisationStats(**checkpoint["stats"]))
-        model.load_state_dict(checkpoint["state_dict"])
+        try:
+            config = SimulatorConfig(**checkpoint["config"])
+            model = cls(config, NormalisationStats(**checkpoint["stats"]))
+            model.load_state_dict(checkpoint["state_dict"])
+        except CgvizError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            text = str(error).split("\n")[0][:200]
+            raise CgvizError(
+                f"This simulator checkpoint does not fit this version of cgviz "
+                f"({type(error).__name__}: {text}).",
+                hint="Use a checkpoint written by cgviz's simulator training (its settings "
+                "and weights must match the model they describe).") from error
         return model
 
 
@@ -354,7 +364,9 @@ def load_checkpoint(path, map_location: str = "cpu") -> tuple[CGSimulator, dict[
 
     path = Path(path)
     if not path.is_file():
-        raise CgvizError(f"Checkpoint {path} does not exist.")
+        raise CgvizError(f"Checkpoint {path} does not exist.",
+                         hint="Give a run's checkpoints/last.pt or the bundled "
+                         "cgviz/datasets/data/simulator_cpu_demo.pt.")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle errors, foreign objects, truncated files
@@ -364,7 +376,8 @@ def load_checkpoint(path, map_location: str = "cpu") -> tuple[CGSimulator, dict[
         # A training-run checkpoint (Lightning): the plain model checkpoint rides along.
         return CGSimulator.from_checkpoint(checkpoint["cgviz_model"]), checkpoint
     if not isinstance(checkpoint, dict):
-        raise CgvizError(f"Checkpoint {path} is not a cgviz checkpoint.")
+        raise CgvizError(f"Checkpoint {path} is not a cgviz checkpoint.",
+                         hint="Use a checkpoint written by cgviz's simulator training.")
     return CGSimulator.from_checkpoint(checkpoint), checkpoint
 
 

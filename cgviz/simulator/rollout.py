@@ -150,7 +150,8 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
     from cgviz.simulator.data import collate_systems
 
     if n_steps < 1:
-        raise CgvizError(f"n_steps must be at least 1, got {n_steps}.")
+        raise CgvizError(f"n_steps must be at least 1, got {n_steps}.",
+                         hint="Ask for one or more model steps.")
     if not systems:
         raise CgvizError("A rollout needs at least one system.")
     k = model.config.history_length

@@ -65,14 +65,18 @@ class SimulatorTrainingConfig:
             raise CgvizError("train_trajectories need a topology file.")
         if not 0 <= self.validation_fraction < 0.5:
             raise CgvizError(f"validation_fraction must be in [0, 0.5), got "
-                             f"{self.validation_fraction}.")
+                             f"{self.validation_fraction}.",
+                             hint="0.1 holds out the last 10 % of every trajectory.")
         for name in ("batch_size", "max_steps", "log_every", "validate_every", "frame_stride"):
             if int(getattr(self, name)) < 1:
-                raise CgvizError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+                raise CgvizError(f"{name} must be a positive integer, got {getattr(self, name)}.",
+                                 hint=f"Give {name} as a whole number of at least 1.")
         if not self.learning_rate > 0:
-            raise CgvizError(f"learning_rate must be > 0, got {self.learning_rate}.")
+            raise CgvizError(f"learning_rate must be > 0, got {self.learning_rate}.",
+                             hint="1e-3 (cpu-demo) or 1e-4 (paper) are good starts.")
         if self.precision not in PRECISIONS:
-            raise CgvizError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+            raise CgvizError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.",
+                             hint="Use '32', or 'bf16-mixed' on hardware with bfloat16.")
         if not isinstance(self.atoms_per_bead, (int, float)) or isinstance(
                 self.atoms_per_bead, bool) or not self.atoms_per_bead >= 1:
             raise CgvizError(f"atoms_per_bead must be a number >= 1, got "
@@ -118,9 +122,13 @@ class SimulatorTrainingConfig:
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            raise CgvizError(f"The training config is not valid YAML ({exc}).") from exc
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CgvizError(f"The training config is not valid YAML ({first}).",
+                             hint="Check brackets, colons and indentation (the keys of "
+                             "SimulatorTrainingConfig, one per line).") from exc
         if not isinstance(data, dict):
-            raise CgvizError("The training config must be a YAML mapping.")
+            raise CgvizError("The training config must be a YAML mapping.",
+                             hint="Write one 'key: value' per line, e.g. 'preset: cpu-demo'.")
         return cls.from_dict(data)
 
 
