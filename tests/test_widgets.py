@@ -304,3 +304,20 @@ def test_run_monitor_polls_on_the_running_event_loop_like_in_a_kernel(tmp_path, 
     assert monitor.status.state == "completed" and monitor.status.step == 60
     assert updates and set(updates) == {threading.get_ident()}  # all on this thread
     assert list(monitor.figure.data[0].x)[-1] == 60
+
+
+def test_run_monitor_shows_a_queued_runs_place(tmp_path, task_on_path, monkeypatch):
+    from cgviz.widgets import RunMonitor
+
+    monkeypatch.setenv("CGVIZ_MAX_RUNS", "cpu=1")
+    runs = tmp_path / "runs"
+    spec = jobs.RunSpec(task="linear_regression", config={"steps": 300, "sleep_s": 0.02})
+    jobs.start(spec, runs_dir=runs, name="first")
+    _until(lambda: jobs.status("first", runs).state == "running", timeout=120)
+    jobs.start(spec, runs_dir=runs, name="second")
+    _until(lambda: jobs.status("second", runs).place == 1, timeout=60)
+    monitor = RunMonitor("second", runs_dir=runs, autostart=False)
+    monitor.refresh()
+    assert "queued</b> (place 1 in the queue)" in monitor.status_label.value
+    jobs.cancel("first", runs)
+    jobs.cancel("second", runs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import asyncio
 import threading
 import time
@@ -81,9 +83,11 @@ class RunMonitor(widgets.VBox):
                                              if status.total_steps else "")
             eta = (f", about {status.eta_s / 60:.1f} min left"
                    if status.eta_s and not status.finished else "")
-            self.status_label.value = f"<b>{status.state}</b>: {steps}{eta}"
+            place = (f" (place {status.place} in the queue)"
+                     if getattr(status, "place", None) else "")
+            self.status_label.value = f"<b>{status.state}</b>{place}: {steps}{eta}"
             if status.reason:
-                self.status_label.value += f"<br>{status.reason}"
+                self.status_label.value += f"<br>{html.escape(status.reason)}"
             self.cancel_button.disabled = status.finished
             self.resume_button.disabled = not status.resumable
             curves = loss_curves(jobs.metrics(self.run_dir))
