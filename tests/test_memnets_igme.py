@@ -84,3 +84,19 @@ def test_analysis_errors_are_user_errors(ou_pair):
         igme_analysis(ou_pair, [1, 5, 6], n_modes=3)
     with pytest.raises(CgvizError, match="linearly dependent"):
         igme_analysis([np.stack([x[:, 0], x[:, 0]], axis=1) for x in ou_pair], [1, 2, 3])
+
+
+def test_analysis_fits_the_same_lags_as_training_by_default():
+    rng = np.random.default_rng(0)
+    cvs = np.cumsum(rng.normal(size=(3000, 2)), axis=0) * 0.01 + rng.normal(size=(3000, 2))
+    analysis = igme_analysis(cvs, [1, 7, 8, 9, 10])
+    assert list(analysis.fit_lagtimes) == [7, 8, 9, 10]  # training fits tau_1 .. tau_K
+
+
+def test_made_up_run_directories_never_collide(tmp_path):
+    from cgviz.memnets.cli import _new_directory
+
+    first = _new_directory(tmp_path, "12_07_02_15_memnets")
+    second = _new_directory(tmp_path, "12_07_02_15_memnets")
+    assert first != second and first.is_dir() and second.name.endswith("_2")
+    assert _new_directory(tmp_path, "mine", reuse=True) == tmp_path / "mine"

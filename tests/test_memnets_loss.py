@@ -38,7 +38,9 @@ def test_whitened_correlation_eigenvalues_are_generalised_eigenvalues():
     full = np.cov(np.hstack([x, y]).T)
     c0_np = 0.5 * (full[:3, :3] + full[3:, 3:])
     c1_np = 0.5 * (full[:3, 3:] + full[3:, :3])
-    expected = scipy.linalg.eigh(c1_np, c0_np + eps * np.eye(3), eigvals_only=True)
+    # the regularisation is relative to the mean variance (scale-free)
+    expected = scipy.linalg.eigh(c1_np, c0_np + eps * np.trace(c0_np) / 3 * np.eye(3),
+                                 eigvals_only=True)
     values, vectors = loss.sorted_eigen(ct, eps)
     np.testing.assert_allclose(values.numpy(), np.sort(np.abs(expected + eps))[::-1], rtol=1e-10)
     # the vectors are eigenvectors of Ct, in the same order
@@ -58,8 +60,9 @@ def test_regularised_cholesky_refuses_collapsed_outputs():
     healthy, _ = loss.reversible_covariances(torch.from_numpy(rng.normal(size=(400, 3))),
                                              torch.from_numpy(rng.normal(size=(400, 3))))
     factor = loss.regularised_cholesky(healthy, 1e-6)
-    np.testing.assert_allclose((factor @ factor.T).numpy(), healthy.numpy() + 1e-6 * np.eye(3),
-                               rtol=1e-12)
+    mean_variance = np.trace(healthy.numpy()) / 3  # the regularisation is relative
+    np.testing.assert_allclose((factor @ factor.T).numpy(),
+                               healthy.numpy() + 1e-6 * mean_variance * np.eye(3), rtol=1e-12)
 
 
 def test_igme_regression_matches_polyfit():
@@ -97,7 +100,9 @@ def _numpy_terms(chis, lags, gamma, eps):
         n = x.shape[1]
         c0 = 0.5 * (full[:n, :n] + full[n:, n:])
         c1 = 0.5 * (full[:n, n:] + full[n:, :n])
-        values = scipy.linalg.eigh(c1, c0 + eps * np.eye(n), eigvals_only=True) + eps
+        # C0 regularised relative to its mean variance (scale-free), Ct's eigenvalues + eps
+        values = scipy.linalg.eigh(c1, c0 + eps * np.trace(c0) / n * np.eye(n),
+                                   eigvals_only=True) + eps
         logs.append(np.log(np.sort(np.abs(values))[::-1]))
     logs = np.array(logs)
     slopes = np.array([np.polyfit(lags[1:], logs[1:, k], 1)[0] for k in range(logs.shape[1])])
@@ -164,3 +169,20 @@ def test_memnets_terms_match_modes_whose_eigenvalues_cross():
     assert matched.m0[0].item() == pytest.approx(alone.m0[0].item(), abs=0.01)
     # per-lag sorting put B's larger short-lag eigenvalue into mode 1
     assert swapped.log_lambda[0, 0].item() > alone.log_lambda[0, 0].item() + 0.1
+
+
+def test_loss_and_memory_term_do_not_depend_on_the_output_scale():
+    """Scaling the encoder's outputs (a BatchNorm-free last layer can do that) leaves the
+    whitened correlations, the loss and m0 unchanged: the regularisation is scale-free."""
+    rng = np.random.default_rng(3)
+    n, lags = 4000, [1, 4, 5, 6]
+    z = np.zeros((n + 10, 2))
+    for t in range(1, n + 10):
+        z[t] = [0.95, 0.6] * z[t - 1] + rng.normal(size=2)
+    outputs = [torch.from_numpy(z[:n])] + [torch.from_numpy(z[lag:lag + n]) for lag in lags]
+    reference = loss.memnets_terms(outputs, lags, gamma=0.5)
+    for scale in (1e-4, 1e3):
+        scaled = loss.memnets_terms([o * scale for o in outputs], lags, gamma=0.5)
+        np.testing.assert_allclose(scaled.loss.item(), reference.loss.item(), rtol=1e-9)
+        np.testing.assert_allclose(scaled.m0.numpy(), reference.m0.numpy(), rtol=1e-7,
+                                   atol=1e-12)

@@ -129,6 +129,24 @@ def _run_name(options: dict[str, Any]) -> str:
             f"thres_{options['thres']}_n_epochs_{options['n_epochs']}")
 
 
+def _new_directory(parent: Path, name: str, reuse: bool = False) -> Path:
+    """``parent/name``, created; when it exists already and the name was made up (two runs
+    in the same minute), ``name_2``, ``name_3``, ... instead: runs never share a folder.
+    A name the user chose is used as it is."""
+    if reuse:
+        return parent / name
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        candidate = parent / (name if attempt == 1 else f"{name}_{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise CgvizError(f"Too many runs called {name!r} in {parent}.",
+                     hint="Give each run its own --name.")
+
+
 def run_training(options: dict[str, Any]) -> Path:
     """Run a training from resolved options (see ``RUN_KEYS``); returns the run directory."""
     import numpy as np
@@ -171,7 +189,8 @@ def run_training(options: dict[str, Any]) -> Path:
     if Path(name).name != name or "\\" in name or name in (".", ".."):
         raise CgvizError(f"The run name {name!r} would leave --saving_directory.",
                          hint="Give a plain name with --name.")
-    root = Path(options["saving_directory"]) / name
+    root = _new_directory(Path(options["saving_directory"]), name,
+                          reuse=bool(options.get("name")))
     log_dir, model_dir = root / "logs", root / "checkpoints"
     model_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)

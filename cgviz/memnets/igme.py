@@ -146,8 +146,8 @@ def igme_analysis(cvs: Any, lagtimes: Sequence[int], fit_lagtimes: Sequence[int]
     ----------
     cvs : (n_frames, n_cvs) array or list of them (one per trajectory), slowest first
     lagtimes : lags to analyse, frames
-    fit_lagtimes : lags of the IGME fit (default: the upper half of ``lagtimes``); each
-        must be among ``lagtimes`` or is added
+    fit_lagtimes : lags of the IGME fit (default: every lag but the first, as MEMnets
+        training fits ``tau_1 .. tau_K``); each must be among ``lagtimes`` or is added
     tau_0 : short lag for ``m0`` (default: the smallest lag)
     n_modes : analyse only the first ``n_modes`` CVs
     dt : ps per frame, for display
@@ -156,7 +156,7 @@ def igme_analysis(cvs: Any, lagtimes: Sequence[int], fit_lagtimes: Sequence[int]
     arrays = _prepare_cvs(cvs, n_modes)
     lags = _lags(lagtimes, "lagtimes")
     if fit_lagtimes is None:
-        fit = lags[len(lags) // 2:]
+        fit = lags[1:]
     else:
         fit = _lags(fit_lagtimes, "fit_lagtimes")
     tau0 = int(lags[0] if tau_0 is None else tau_0)

@@ -84,16 +84,22 @@ def _collapse_error(n_cvs: int, detail: str) -> CgvizError:
 
 
 def regularised_cholesky(c0: torch.Tensor, epsilon: float = 1e-6) -> torch.Tensor:
-    """Lower Cholesky factor of ``C0 + epsilon I`` that refuses a singular ``C0``.
+    """Lower Cholesky factor of ``C0 + epsilon s I`` that refuses a singular ``C0``, with
+    ``s`` the mean variance (``trace(C0) / n``).
+
+    The regularisation is relative, so it is scale-free: multiplying the encoder's outputs
+    by any factor leaves the whitened correlation, the eigenvalues, the loss and ``m0``
+    unchanged (an absolute ``epsilon`` shifted every ``ln lambda`` by about
+    ``-epsilon / variance``, so the numbers depended on the output scale).
 
     Parameters
     ----------
     c0 : (..., n, n) symmetric covariance(s) (batched over leading dimensions)
-    epsilon : absolute regularisation added to the diagonal
+    epsilon : regularisation relative to the mean variance
 
     Returns
     -------
-    (..., n, n) lower-triangular ``L`` with ``L L^T = C0 + epsilon I``
+    (..., n, n) lower-triangular ``L`` with ``L L^T = C0 + epsilon s I``
 
     Raises
     ------
@@ -104,7 +110,9 @@ def regularised_cholesky(c0: torch.Tensor, epsilon: float = 1e-6) -> torch.Tenso
     """
     n = c0.shape[-1]
     eye = torch.eye(n, dtype=c0.dtype, device=c0.device)
-    factor, info = torch.linalg.cholesky_ex(c0 + epsilon * eye)
+    scale = torch.diagonal(c0, dim1=-2, dim2=-1).mean(-1).detach().clamp_min(
+        torch.finfo(c0.dtype).tiny)
+    factor, info = torch.linalg.cholesky_ex(c0 + epsilon * scale[..., None, None] * eye)
     detached = c0.detach()
     finite = torch.isfinite(detached).all()
     spectrum = torch.linalg.eigvalsh(torch.where(finite, detached, torch.zeros_like(detached)))
@@ -120,7 +128,8 @@ def regularised_cholesky(c0: torch.Tensor, epsilon: float = 1e-6) -> torch.Tenso
 
 
 def whitened_correlation(c0: torch.Tensor, c1: torch.Tensor, epsilon: float = 1e-6) -> torch.Tensor:
-    """Reversible whitened correlation ``Ct = L^-1 C1 L^-T``, ``L = chol(C0 + eps I)``.
+    """Reversible whitened correlation ``Ct = L^-1 C1 L^-T``, ``L = chol(C0 + eps s I)``
+    (``s`` the mean variance: scale-free, see :func:`regularised_cholesky`).
 
     Shapes: c0, c1 (..., n, n) -> (..., n, n), symmetrised against round-off.
     """
