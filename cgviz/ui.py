@@ -141,7 +141,7 @@ def demo(name: str):
 
 #: The Trajectory page's 3-D player: at most this many atom positions (about 10 MB of
 #: JSON), and the frame counts a user may ask for (PLAYER_FRAMES[1] by default).
-PLAYER_BUDGET = 400_000
+PLAYER_BUDGET = 100_000  # positions: about 8 MB of chart JSON (bonds included)
 PLAYER_FRAMES = (50, 100, 200, 400)
 
 _VIEWS: OrderedDict = OrderedDict()  # (id(trajectory), key) -> (weakref, value, size)

@@ -223,3 +223,32 @@ def test_memnets_page_refuses_features_over_the_memory_limit(monkeypatch):
     shown = at.error[0].value.replace("\\", "")
     assert len(at.error) == 1 and "would need about 21 MB" in shown
     assert "traj[::21]" in shown and "CGVIZ_FEATURE_MEMORY_MB" in shown
+
+
+@pytest.mark.slow
+def test_every_page_at_real_size_with_a_5500_atom_protein():
+    """nglview's md_1u19 (5,547 atoms, 51 frames) as the system in use: each page runs,
+    says which system it is, keeps its charts within a payload budget, and the bundled
+    polymer model refuses the protein's atom types with st.error instead of a crash."""
+    from cgviz import system
+
+    data = Path(__import__("nglview").__file__).parent / "datafiles"
+    protein = system.load(data / "md_1u19.xtc", data / "md_1u19.gro")
+    budget = 12e6  # bytes of chart JSON a page sends
+    for name in ("1_Trajectory.py", "2_Coarse_Graining.py", "3_Training.py"):
+        at = page(name, timeout=300)
+        at.session_state[ui.SYSTEM_KEY] = protein
+        at.run()
+        assert not at.exception, (name, at.exception)
+        assert not at.error, (name, [e.value for e in at.error])
+        text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+        assert "md\\_1u19" in text or "md_1u19" in text, name
+        sent = sum(len(c.proto.spec) for c in at.get("plotly_chart"))
+        assert sent < budget, (name, sent)
+    rollout = page("4_Rollout.py", timeout=300)
+    rollout.session_state[ui.SYSTEM_KEY] = protein
+    rollout.run()
+    rollout.get("form_submit_button")[0].click().run()
+    assert not rollout.exception
+    assert any("type vocabulary" in e.value for e in rollout.error), [
+        e.value for e in rollout.error]
