@@ -827,7 +827,7 @@ def system_for_run(system) -> dict:
 
 
 def simulator_run_config(preset: str, steps: int, system, atoms_per_bead: float,
-                         split: str) -> dict:
+                         split: str, history_length: int | None = None) -> dict:
     """A validated simulator training config for ``system`` (CgvizError if it cannot
     train: the same checks the run itself makes, before anything is launched)."""
     from cgviz.training import simulator as training
@@ -837,6 +837,8 @@ def simulator_run_config(preset: str, steps: int, system, atoms_per_bead: float,
                                 "test": system.split.test})
     settings = training_preset(preset).to_dict() | {"max_steps": int(steps),
                                                     "atoms_per_bead": float(atoms_per_bead)}
+    if history_length is not None:
+        settings["model"] = {**settings["model"], "history_length": int(history_length)}
     training.check_system(system, SimulatorTrainingConfig.from_dict(settings), system.mapping)
     return SimulatorTrainingConfig.from_dict(
         settings | {"system": system_for_run(system)}).to_dict()

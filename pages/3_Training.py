@@ -33,6 +33,10 @@ with st.form("launch"):
         steps = right.number_input("Training steps", 10, 1_000_000, 1500, step=100)
         atoms_per_bead = right.number_input("Atoms per bead (METIS, without a mapping)", 1.0,
                                             10_000.0, 4.0)
+        history = right.number_input("History length k (0 = the preset's: 16 or 30)", 0, 64, 0,
+                                     help="Frames the model sees. A window needs k + 1 "
+                                     "consecutive frames: short trajectories need a short "
+                                     "history.")
         split = right.selectbox("Train / validation / test split", ["auto", "time",
                                                                     "trajectory"],
                                 help="auto: whole trajectories with 3 or more, else time "
@@ -48,7 +52,8 @@ if launched:
     try:
         chosen = sources[data]()
         if kind == "CG simulator":
-            config = ui.simulator_run_config(preset, steps, chosen, atoms_per_bead, split)
+            config = ui.simulator_run_config(preset, steps, chosen, atoms_per_bead, split,
+                                             history or None)
             spec = jobs.RunSpec(task="simulator", config=config, device=device,
                                 checkpoint_every=max(10, int(steps) // 10))
         else:

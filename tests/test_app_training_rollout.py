@@ -189,3 +189,47 @@ def test_another_visitor_sees_a_run_read_only(tmp_path, monkeypatch):
     assert {button.label: button for button in b.button}["Delete"].disabled
     a.run()
     assert not {button.label: button for button in a.button}["Delete"].disabled
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["protein", "periodic box"])
+def test_train_on_page_3_then_roll_out_on_page_4(which, tmp_path, monkeypatch):
+    """The user's flow in the app: the system in use (a real protein with non-standard
+    residues, or interacting chains in a periodic box) trained for a few steps on page 3,
+    then rolled out from its held-out frames on page 4 with that run's checkpoint."""
+    from cgviz import system as cg_system
+    from cgviz import ui
+
+    monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
+    if which == "protein":
+        data = Path(__import__("nglview").__file__).parent / "datafiles"
+        chosen = cg_system.load(data / "md_1u19.xtc", data / "md_1u19.gro")
+        atoms_per_bead, history = 60.0, 3
+    else:
+        chosen = ui._load_demo("polymer-box")
+        atoms_per_bead, history = 4.0, 4
+    train = page("3_Training.py")
+    train.session_state[ui.SYSTEM_KEY] = chosen
+    train.run()
+    train.number_input[0].set_value(10)  # steps
+    train.number_input[1].set_value(atoms_per_bead)
+    train.number_input[2].set_value(history)
+    train.get("form_submit_button")[0].click().run()
+    assert not train.exception and not train.error, [e.value for e in train.error]
+    run = jobs.list_runs(tmp_path)[0]
+    assert jobs.wait(run.name, tmp_path, timeout_s=400).state == "completed", jobs.read_log(
+        run.name, tmp_path)
+    roll = page("4_Rollout.py")
+    roll.session_state[ui.SYSTEM_KEY] = chosen
+    roll.run()
+    choice = [o for o in roll.selectbox[0].options if run.name in o][0]
+    roll.selectbox[0].set_value(choice)
+    roll.number_input[1].set_value(10)  # model steps
+    roll.get("form_submit_button")[0].click().run()
+    assert not roll.exception and not roll.error, [e.value for e in roll.error]
+    assert {m.label: m.value for m in roll.metric}["steps done"] == "10 / 10"
+    assert not roll.warning  # judged on held-out frames only
+    # The protein's test block is 5 frames: past it the page says the MD has ended.
+    step = [s for s in roll.slider if s.label == "Model step"][0]
+    step.set_value(1).run()
+    assert not roll.exception and len(roll.get("plotly_chart")) == 6
