@@ -226,6 +226,29 @@ NB01 = [
                                "Rg (nm)", title="Rg of the 12 held-out chains over 15.8 ns").show()
     """),
     md("""
+    ## Your own system
+
+    Everything above works on your files too. `cgviz.system.load` takes a topology and one or
+    more trajectories and returns the object every page, notebook and command uses: the atoms
+    kept (water is dropped unless you ask for it), bonds inferred where the topology has
+    none, a periodic box unwrapped, the model step, and the split into train / validation /
+    test. Here, a real protein trajectory that ships with nglview (5,547 atoms, 51 frames of
+    20 ps, three non-standard residues): read its notes.
+    """),
+    code("""
+    import nglview
+    from pathlib import Path
+    from cgviz import system
+
+    data = Path(nglview.__file__).parent / "datafiles"
+    protein = system.load(data / "md_1u19.xtc", data / "md_1u19.gro")
+    for note in protein.notes:
+        print("note:", note)
+    protein_cg = mapping.metis_mapping(protein.topology, 55, properties=protein.properties)
+    protein = protein.with_mapping(protein_cg)
+    protein.summary()
+    """),
+    md("""
     ## Take it with you
 
     `export_html` writes a view (or a layout of views and plots) into one HTML file that

@@ -162,6 +162,7 @@ def _check_01(notebook, text: str, workdir: Path) -> None:
     atoms, beads = map(float, re.search(r"mean Rg: atoms ([\d.]+) nm, beads ([\d.]+) nm", text).groups())
     assert 0 < beads < atoms
     assert "n_atoms=100, n_beads=25" in text
+    assert "note: 147 atoms had no bonds" in text and "'atoms': 5547" in text  # own system
     page = Path(re.search(r"wrote (\S+\.html)", text).group(1))
     assert page.is_relative_to(workdir) and page.stat().st_size > 100_000
     assert not any(marker in page.read_text() for marker in ("<script src=\"http", "cdn.plot.ly"))
