@@ -362,7 +362,7 @@ NB02 = [
     """),
     md("`monitor.wait()` blocks until the run is finished (the monitor above keeps updating)."),
     code("""
-    final = monitor.wait(timeout_s=600)
+    final = monitor.wait()
     print(f"run {final.name}: {final.state} at step {final.step} "
           f"after {final.ended - final.started:.0f} s")
     """),

@@ -119,10 +119,20 @@ def _execute(name: str, workdir: Path, monkeypatch) -> tuple[object, float]:
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     probe = nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)")
     notebook.cells.insert(0, probe)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+    # No cell may hang forever, but a busy machine may take its time: the training cell
+    # waits on the run itself (monitor.wait() without a timeout).
+    client = nbclient.NotebookClient(notebook, timeout=1800, kernel_name="python3",
                                      resources={"metadata": {"path": str(workdir)}})
     started = time.perf_counter()
-    client.execute()  # raises CellExecutionError at the first cell that fails
+    try:
+        client.execute()  # raises CellExecutionError at the first cell that fails
+    except BaseException:
+        from cgviz import jobs  # a failed notebook leaves no run going
+
+        for run in jobs.list_runs(workdir / "runs") if (workdir / "runs").is_dir() else []:
+            if not run.finished:
+                jobs.cancel(run.name, workdir / "runs", timeout_s=20)
+        raise
     elapsed = time.perf_counter() - started
     assert notebook.cells[0].outputs[0].text.strip() == sys.prefix, \
         "the notebook kernel must be this interpreter"

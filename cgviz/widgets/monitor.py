@@ -152,17 +152,21 @@ class RunMonitor(widgets.VBox):
         while not self._stop.is_set() and self._poll_once():
             await asyncio.sleep(self.interval_s)
 
-    def wait(self, timeout_s: float = 600.0) -> jobs.RunStatus:
-        """Block until the run is finished, refreshing; CgvizError after ``timeout_s``."""
-        deadline = time.time() + timeout_s
+    def wait(self, timeout_s: float | None = None) -> jobs.RunStatus:
+        """Block until the run is finished, refreshing (the monitor's bar and curves keep
+        moving meanwhile); with ``timeout_s``, CgvizError after that long. Without one it
+        waits for the run however busy the machine is: the run ends by itself (completed,
+        failed or cancelled), and an interrupted one ends the wait too."""
+        deadline = None if timeout_s is None else time.time() + timeout_s
         while True:
             status = self.refresh()
             if status.finished:
                 return status
-            if time.time() > deadline:
+            if deadline is not None and time.time() > deadline:
                 raise CgvizError(f"Run {self.run!r} still {status.state} after {timeout_s:g} s.",
                                  hint="Call wait() again, or cancel the run.")
-            time.sleep(min(self.interval_s, max(0.0, deadline - time.time())) or 0.05)
+            left = self.interval_s if deadline is None else max(0.0, deadline - time.time())
+            time.sleep(min(self.interval_s, left) or 0.05)
 
     # -- buttons
     def cancel(self) -> jobs.RunStatus:
