@@ -1510,8 +1510,9 @@ def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool,
             final_state, reason = "cancelled", ("Terminated (SIGTERM) before it could save; "
                                                 "resume continues from the last checkpoint.")
         else:
-            with contextlib.suppress(Exception):
-                traceback.print_exc()
+            if not isinstance(exc, CgvizError):  # a user error is its message alone
+                with contextlib.suppress(Exception):
+                    traceback.print_exc()
             final_state, reason = "failed", _failure_reason(exc)
         base, _ = _read_status_safely(run_dir)
         base = base or replace(previous, pid=os.getpid())

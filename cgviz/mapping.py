@@ -800,7 +800,8 @@ class CGMapping:
         if not np.isfinite(positions).all():
             bad = np.flatnonzero(~np.isfinite(positions).all(axis=(1, 2)))
             raise CgvizError(
-                f"The coordinates hold NaN or infinite values (frames {bad[:10].tolist()}).",
+                f"The coordinates hold non-finite values (NaN or inf) in frames "
+                f"{bad[:10].tolist()}.",
                 hint="Load the trajectory with cgviz.io.load_trajectory, which finds such "
                 "frames, and leave them out.")
         if unitcell_vectors is not None:
@@ -1005,12 +1006,6 @@ def _beads_per_component(sizes: list[int], atoms_per_bead: float | None,
                 f"atoms_per_bead must be at least 1, got {atoms_per_bead}.",
                 hint="Use atoms_per_bead >= 1 (1 keeps every atom as its own bead; 4 is a "
                 "common start).")
-        if atoms_per_bead > max(sizes):
-            raise CgvizError(
-                f"atoms_per_bead = {atoms_per_bead:g} is more than the {max(sizes):,} atoms "
-                "of the largest molecule: every molecule would be a single bead.",
-                hint=f"Use at most {max(sizes):,} atoms per bead (a few per bead keeps the "
-                "shape: 4 is a common start), or n_beads=... .")
         return [min(size, max(1, _round_half_up(size / atoms_per_bead))) for size in sizes]
     if int(n_beads) != n_beads or n_beads < 1:  # type: ignore[operator]
         raise CgvizError(f"n_beads must be a positive integer, got {n_beads!r}.")

@@ -106,6 +106,7 @@ def library_cases(tmp: Path) -> list[tuple[str, object]]:
     bad_shape = {**raw, "state_dict": {**raw["state_dict"],
                                        "velocity_scale": torch.zeros(3, 3)}}
     short = system.from_trajectories([frames[:8]], label="short")
+    poly = system.from_demo("polymer-test")
     return [
         # --- files into io
         ("missing trajectory", lambda: io.load_trajectory(str(tmp / "nope.xtc"), TOPOLOGY)),
@@ -159,7 +160,10 @@ def library_cases(tmp: Path) -> list[tuple[str, object]]:
             [TOPOLOGY, str(datasets.demo_paths("polymer-test")["topology"])])),
         # --- mappings
         ("atoms_per_bead negative", lambda: mapping.metis_mapping(frames.topology, -1)),
-        ("atoms_per_bead 1e9", lambda: mapping.metis_mapping(frames.topology, 1e9)),
+        ("atoms_per_bead 1e9 for training", lambda: training.check_mapping(
+            mapping.metis_mapping(frames.topology, 1e9), ala)),
+        ("one-bead molecules of independent chains", lambda: training.check_mapping(
+            mapping.metis_mapping(poly.topology, 1e9, properties=poly.properties), poly)),
         ("atoms_per_bead and n_beads", lambda: mapping.metis_mapping(frames.topology, 4,
                                                                      n_beads=3)),
         ("n_beads above the atoms", lambda: mapping.metis_mapping(frames.topology,

@@ -137,6 +137,7 @@ def test_cli_errors_are_clear(tmp_path):
                  "--runs-dir", tmp_path / "runs", cwd=tmp_path, check=False)
     assert done.returncode != 0
     assert "two beads" in (done.stdout + done.stderr)
+    assert "Traceback" not in (done.stdout + done.stderr)
     done = cgviz("train-simulator", "--topology", paths["topology"], "--max-steps", 1,
                  cwd=tmp_path, check=False)
     assert done.returncode == 2 and "--trajectory" in done.stderr

@@ -225,7 +225,7 @@ def test_user_errors_are_cgviz_errors_with_hints():
     topology = build_peptide_topology(1)  # 11 atoms
     n = topology.n_atoms
     cases = [
-        (lambda: metis_mapping(topology, 0.5), "more beads than atoms"),
+        (lambda: metis_mapping(topology, 0.5), "at least 1"),
         (lambda: metis_mapping(topology, n_beads=n + 1), "more beads than atoms"),
         (lambda: metis_mapping(topology, 2, n_beads=3), "exactly one"),
         (lambda: metis_mapping(topology, "4"), "number"),

@@ -89,7 +89,7 @@ def test_periodic_box_is_found_unwrapped_and_passed_to_the_graph(box_demo):
     assert np.abs(np.diff(centres(raw.xyz), axis=0)).max() > 2.0
     # ... unwrapped, every chain moves continuously and every bond is whole.
     xyz = boxed.trajectories[0].xyz
-    assert np.abs(np.diff(centres(xyz), axis=0)).max() < 1.0
+    assert np.abs(np.diff(centres(xyz), axis=0)).max() < 0.5 * 4.0  # never a box jump
     assert np.linalg.norm(xyz[:, bonds[:, 0]] - xyz[:, bonds[:, 1]], axis=-1).max() < 0.8
     cg = mapping.metis_mapping(boxed.topology, 4, properties=boxed.properties)
     beads = boxed.with_mapping(cg).bead_systems("train", ["B1", "B2", "S1", "S2"])

@@ -99,6 +99,11 @@ def check_mapping(cg, system) -> None:
             f"The mapping has {cg.n_beads} bead for {system.n_atoms} atoms: a simulator "
             "needs at least two beads to learn any motion.",
             hint="Use fewer atoms per bead (e.g. 4) or a finer mapping.")
+    if system.independent_molecules and cg.n_beads == cg.n_molecules:
+        raise CgvizError(
+            f"Every one of the {cg.n_molecules} molecules is a single bead: each is its own "
+            "system here, so there is nothing inside a molecule to learn.",
+            hint="Use fewer atoms per bead (e.g. 4) so that each molecule has several beads.")
 
 
 def validation_loss(model, systems, n_windows: int = 64, batch_size: int = 16, seed: int = 0
