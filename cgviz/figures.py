@@ -597,3 +597,112 @@ def rollout_views(comparison, step: int) -> dict:
                            margin=dict(l=0, r=0, t=60, b=0))
     views["contacts"] = contacts
     return views
+
+
+def log_ticks(values) -> dict:
+    """Axis settings for a readable log axis over ``values``: ticks at 1, 2, 5 x 10^k
+    written out in full (no stacked "2, 3" minor labels next to "10")."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if finite.size == 0:
+        return dict(type="log")
+    low, high = np.floor(np.log10(finite.min())), np.ceil(np.log10(finite.max()))
+    ticks = [m * 10.0 ** e for e in range(int(low), int(high) + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if finite.min() / 2.5 <= t <= finite.max() * 2.5]
+    return dict(type="log", tickmode="array", tickvals=ticks,
+                ticktext=[f"{t:g}" for t in ticks], minor=dict(showgrid=False))
+
+
+def _series_color(name: str, index: int) -> str:
+    return COMPARISON_COLORS.get(name, BEAD_PALETTE[index % len(BEAD_PALETTE)])
+
+
+def msm_timescales(curves: dict, n_processes: int = 2, title: str = ""):
+    """MSM implied time scales against lag with their 95 % intervals (shaded), per model.
+
+    ``curves`` maps a name to a ``cgviz.analysis.TimescaleCurve`` ("reference MD" and
+    "learned simulator" take the comparison palette). Processes are told apart by dash;
+    the grey area is where a time scale is shorter than the lag and cannot be resolved.
+    """
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    everything = []
+    unit = "frames"
+    for index, (name, curve) in enumerate(curves.items()):
+        color, unit = _series_color(name, index), curve.unit
+        lags = curve.scaled(curve.lagtimes.astype(float))
+        for process in range(min(n_processes, curve.timescales.shape[1])):
+            dash = ("solid", "dash", "dot", "dashdot")[process % 4]
+            value = curve.scaled(curve.timescales[:, process])
+            low = curve.scaled(curve.lower[:, process])
+            high = curve.scaled(curve.upper[:, process])
+            everything += [value, low, high]
+            group = f"{name} {process}"
+            figure.add_trace(go.Scatter(x=np.concatenate([lags, lags[::-1]]),
+                                        y=np.concatenate([high, low[::-1]]), fill="toself",
+                                        mode="lines", fillcolor=color, opacity=0.18, line=dict(width=0),
+                                        hoverinfo="skip", showlegend=False, legendgroup=group))
+            figure.add_trace(go.Scatter(x=lags, y=value, mode="lines+markers",
+                                        name=f"{name}, process {process + 1}",
+                                        legendgroup=group, line=dict(color=color, dash=dash)))
+    if curves:
+        lags = np.concatenate([c.scaled(c.lagtimes.astype(float)) for c in curves.values()])
+        figure.add_trace(go.Scatter(x=np.sort(lags), y=np.sort(lags), fill="tozeroy",
+                                    mode="lines", line=dict(color="#999999", width=1),
+                                    fillcolor="rgba(150,150,150,0.25)",
+                                    name="time scale < lag (not resolved)"))
+        everything.append(lags)
+    figure.update_layout(title=title or "MSM implied time scales (95 % bootstrap intervals)",
+                         xaxis_title=f"lag ({unit})", yaxis_title=f"implied time scale ({unit})",
+                         margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.2))
+    figure.update_yaxes(**log_ticks(np.concatenate([np.ravel(v) for v in everything])
+                                    if everything else []))
+    return figure
+
+
+def ck_test(tests: dict, title: str = ""):
+    """Chapman-Kolmogorov test, a panel per pair of metastable sets (from i to j):
+    ``T(tau)^k`` predicted (line, shaded 95 % interval) against MSMs estimated at
+    ``k tau`` (markers with error bars), per model in ``tests`` (name -> CKTest)."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    n = max(t.n_sets for t in tests.values())
+    figure = make_subplots(rows=n, cols=n, shared_xaxes=True, shared_yaxes=True,
+                           subplot_titles=[f"set {i + 1} → set {j + 1}" for i in range(n)
+                                           for j in range(n)],
+                           horizontal_spacing=0.04, vertical_spacing=0.08)
+    unit = "frames"
+    for index, (name, test) in enumerate(tests.items()):
+        color = _series_color(name, index)
+        unit = "frames" if test.dt_ps is None else "ps"
+        lags = test.lagtimes * (1.0 if test.dt_ps is None else test.dt_ps)
+        for i in range(test.n_sets):
+            for j in range(test.n_sets):
+                first = i == 0 and j == 0
+                low, high = test.predicted_lower[:, i, j], test.predicted_upper[:, i, j]
+                figure.add_trace(go.Scatter(
+                    x=np.concatenate([lags, lags[::-1]]), y=np.concatenate([high, low[::-1]]),
+                    fill="toself", mode="lines", fillcolor=color, opacity=0.18,
+                    line=dict(width=0), hoverinfo="skip", showlegend=False),
+                    row=i + 1, col=j + 1)
+                figure.add_trace(go.Scatter(
+                    x=lags, y=test.predicted[:, i, j], mode="lines", line=dict(color=color),
+                    name=f"{name}: predicted T(τ)^k", legendgroup=f"{name} p",
+                    showlegend=first), row=i + 1, col=j + 1)
+                estimated = test.estimated[:, i, j]
+                figure.add_trace(go.Scatter(
+                    x=lags, y=estimated, mode="markers", marker=dict(color=color, size=7,
+                                                                    symbol="diamond-open"),
+                    error_y=dict(type="data", symmetric=False,
+                                 array=test.estimated_upper[:, i, j] - estimated,
+                                 arrayminus=estimated - test.estimated_lower[:, i, j]),
+                    name=f"{name}: estimated at kτ", legendgroup=f"{name} e",
+                    showlegend=first), row=i + 1, col=j + 1)
+    figure.update_yaxes(range=[-0.02, 1.02])
+    figure.update_xaxes(title_text=f"lag ({unit})", row=n)
+    figure.update_layout(title=title or "Chapman-Kolmogorov test",
+                         margin=dict(l=0, r=0, t=60, b=0), legend=dict(orientation="h", y=-0.15),
+                         height=max(320, 230 * n))
+    return figure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cgviz import figures
 
@@ -154,3 +155,50 @@ def test_overlay_lines_smooth_the_long_noisy_curves_only():
     assert np.abs(y - (2.0 - x / 3000))[inner].max() < 0.3 < np.abs(loss - trend).max()
     plain = figures.overlay_lines(curves, "step", "loss")
     assert [t.name for t in plain.data] == ["loss", "val_loss"]
+
+
+def test_log_ticks_are_written_out_at_1_2_5():
+    axis = figures.log_ticks([3.0, 140.0])
+    assert axis["type"] == "log" and axis["ticktext"] == ["2", "5", "10", "20", "50", "100",
+                                                          "200"]
+    assert figures.log_ticks([]) == {"type": "log"}
+
+
+def _msm_results():
+    from cgviz.analysis import TimescaleCurve
+    from cgviz.analysis.markov import CKTest
+
+    lags = np.array([1, 2, 4])
+    scales = np.array([[30.0, 10.0], [31.0, 10.5], [31.5, 10.8]])
+    curve = TimescaleCurve(lags, scales, scales * 0.9, scales * 1.1, dt_ps=2.0)
+    p = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.1], [0.2, 0.8]]])
+    ck = CKTest(np.array([0, 4]), p, p - 0.05, p + 0.05, p + 0.01, p - 0.04, p + 0.06, 2.0)
+    return curve, ck
+
+
+def test_msm_timescales_bands_hold_each_line_in_the_comparison_palette():
+    curve, _ = _msm_results()
+    figure = figures.msm_timescales({"reference MD": curve, "learned simulator": curve})
+    lines = [t for t in figure.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["reference MD, process 1", "reference MD, process 2",
+                                       "learned simulator, process 1",
+                                       "learned simulator, process 2"]
+    assert lines[0].line.color == figures.REFERENCE_COLOR
+    assert lines[2].line.color == figures.MODEL_COLOR and lines[3].line.dash == "dash"
+    np.testing.assert_allclose(lines[0].x, [2.0, 4.0, 8.0])  # ps
+    band = figure.data[0]
+    assert band.fill == "toself" and max(band.y) == pytest.approx(31.5 * 1.1 * 2.0)
+    assert figure.layout.yaxis.type == "log" and "10" in figure.layout.yaxis.ticktext
+    assert figure.layout.xaxis.title.text == "lag (ps)"
+
+
+def test_ck_test_has_a_panel_per_pair_of_sets_with_predictions_and_estimates():
+    _, ck = _msm_results()
+    figure = figures.ck_test({"reference MD": ck})
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles == ["set 1 → set 1", "set 1 → set 2", "set 2 → set 1", "set 2 → set 2"]
+    estimated = [t for t in figure.data if t.mode == "markers"]
+    assert len(estimated) == 4 and estimated[1].y.tolist() == [0.01, 0.11]
+    np.testing.assert_allclose(estimated[1].error_y.array, [0.05, 0.05])
+    assert [t.name for t in figure.data if t.showlegend] == [
+        "reference MD: predicted T(τ)^k", "reference MD: estimated at kτ"]

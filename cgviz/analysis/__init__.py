@@ -11,7 +11,8 @@ angles radians, free energies kJ/mol (or kT), divergences nats.
   means.
 - :mod:`~cgviz.analysis.distributions`: shared-bin histograms, Jensen-Shannon divergence.
 - :mod:`~cgviz.analysis.fes`: 2-D free energy surfaces.
-- :mod:`~cgviz.analysis.markov`: TICA and implied time scales (deeptime, imported lazily).
+- :mod:`~cgviz.analysis.markov`: TICA and implied time scales; Markov state models with
+  bootstrap intervals and a Chapman-Kolmogorov test (deeptime, imported lazily).
 
 Importing this package loads numpy only (no deeptime, torch or plotting libraries).
 """
@@ -35,10 +36,16 @@ from cgviz.analysis.dynamics import (
 from cgviz.analysis.fes import (FreeEnergySurface, compute_free_energy_surface,
                                 compute_ramachandran_surface)
 from cgviz.analysis.markov import (
+    CKTest,
     ImpliedTimescales,
+    MSMAnalysis,
+    MSMComparison,
     TICAResult,
+    TimescaleCurve,
+    compare_msms,
     compute_implied_timescales,
     compute_tica,
+    estimate_msm,
 )
 from cgviz.analysis.structure import (
     angle_triples_from_bonds,
@@ -58,7 +65,13 @@ __all__ = [
     "HistogramPair",
     "ImpliedTimescales",
     "TICAResult",
+    "CKTest",
+    "MSMAnalysis",
+    "MSMComparison",
+    "TimescaleCurve",
     "angle_triples_from_bonds",
+    "compare_msms",
+    "estimate_msm",
     "atom_pairs",
     "compute_autocorrelation",
     "compute_bond_angles",
