@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from cgviz import CgvizError, analysis, figures, io, jobs, ui
+from cgviz.memnets.export import cv_files_zip
 
 st.set_page_config(page_title="cgviz · MEMnets", page_icon="🧬", layout="wide")
 st.title("5 · MEMnets")
@@ -70,14 +71,16 @@ if run:
         if vampnets:
             sets["VAMPnets"] = igme.vampnet_baseline(features, lagtimes[-1], n_cvs)
         analyses = igme.compare_cvs(sets, lagtimes, dt=dt)
-        st.session_state["cgviz.memnets"] = (system.label, history, cvs, analyses)
+        cv_sets = {"MEMnets": cvs} | {k: v.cvs for k, v in sets.items() if k != "MEMnets"}
+        st.session_state["cgviz.memnets"] = (system.label, history, cvs, analyses, cv_sets, dt)
+        st.session_state.pop("cgviz.msm", None)
     except (CgvizError, ValueError) as error:
         ui.show_error(error, "MEMnets could not run")
 
 if st.session_state.get("cgviz.memnets", (None,))[0] != system.label:
     st.info("Choose features and settings, then press **Train MEMnets here**.")
     st.stop()
-_, history, cvs, analyses = st.session_state["cgviz.memnets"]
+_, history, cvs, analyses, cv_sets, dt = st.session_state["cgviz.memnets"]
 from cgviz.memnets import figures as mfig  # noqa: E402
 
 a, b = st.columns(2)
@@ -93,6 +96,36 @@ ui.plotly_chart(mfig.log_lambda_figure(analyses, title="log λ(τ) and the IGME 
 ui.plotly_chart(mfig.memory_term_figure(analyses, title="Memory term"), width="stretch", where=b)
 ui.plotly_chart(mfig.timescales_figure(analyses, title="Time scales: IGME vs Markovian"),
                 width="stretch")
+st.download_button("Download the CVs (zip: .npy per trajectory + one CSV)",
+                   data=lambda: cv_files_zip(cv_sets, dt), file_name="cgviz-cvs.zip",
+                   mime="application/zip")
+
+st.subheader("Markov state model on the CVs")
+with st.form("msm"):
+    a, b, c, d = st.columns(4)
+    chosen_sets = a.multiselect("CVs", list(cv_sets), default=list(cv_sets))
+    n_clusters = b.number_input("k-means clusters", 2, 1000, 50)
+    msm_lag = c.number_input("MSM lag (frames)", 1, 100_000, int(analyses[0].lagtimes[-1]))
+    n_sets = d.number_input("Metastable sets (CK test)", 2, 6, 2)
+    build = st.form_submit_button("Build Markov state models")
+if build:
+    try:
+        msms = {name: analysis.estimate_msm(cv_sets[name], int(msm_lag), int(n_clusters),
+                                            n_sets=int(n_sets), dt=dt) for name in chosen_sets}
+        st.session_state["cgviz.msm"] = msms
+    except CgvizError as error:
+        ui.show_error(error, "The Markov state model could not be built")
+msms = st.session_state.get("cgviz.msm") or {}
+if msms:
+    for column, (name, msm) in zip(st.columns(len(msms)), msms.items()):
+        value, low, high = msm.timescale(0)
+        column.metric(f"{name}: slowest time scale ({msm.its.unit}, lag {msm.lagtime})",
+                      f"{value:,.4g}", help=f"95 % bootstrap interval {low:,.4g} - {high:,.4g}")
+        column.caption(f"95 % interval {low:,.4g} - {high:,.4g}; CK test: "
+                       f"{msm.ck.outside_fraction:.0%} of the entries outside the intervals")
+    ui.plotly_chart(figures.msm_timescales({n: m.its for n, m in msms.items()}),
+                    width="stretch")
+    ui.plotly_chart(figures.ck_test({n: m.ck for n, m in msms.items()}), width="stretch")
 
 st.subheader("Linked view: select points (box or lasso), see those frames")
 values = np.concatenate(cvs)

@@ -36,10 +36,29 @@ def test_memnets_page_trains_and_shows_memory_kernels_beside_tica():
     # Training curves, CV free energy, log lambda, memory term, time scales, projection.
     assert len(at.get("plotly_chart")) == 6
     assert "log λ(τ) and the IGME fit" in chart_titles(at)
+    # The CVs leave as files.
+    assert any("Download the CVs" in b.proto.label for b in at.get("download_button"))
+    # Markov state models on MEMnets and TICA CVs: time scales with intervals, a CK test.
+    clusters = next(n for n in at.number_input if n.label == "k-means clusters")
+    clusters.set_value(20)
+    at.get("form_submit_button")[1].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    metrics = [m.label for m in at.metric]
+    assert any(m.startswith("MEMnets: slowest time scale (ps") for m in metrics)
+    assert any(m.startswith("TICA: slowest time scale") for m in metrics)
+    assert any("95 % interval" in c.value for c in at.caption)
+    titles = chart_titles(at)
+    assert "MSM implied time scales (95 % bootstrap intervals)" in titles
+    assert "Chapman-Kolmogorov test" in titles and len(at.get("plotly_chart")) == 8
+    # Impossible MSM settings are a clear error; the page stays up.
+    next(n for n in at.number_input if n.label == "MSM lag (frames)").set_value(100_000)
+    at.get("form_submit_button")[1].click().run()
+    assert not at.exception and any("lag" in e.value for e in at.error)
     # A bad lag list is a clear error and keeps the results shown.
     at.text_input[0].input("10 1 x")
     at.get("form_submit_button")[0].click().run()
-    assert not at.exception and at.error and len(at.get("plotly_chart")) == 6
+    assert not at.exception and at.error and len(at.get("plotly_chart")) >= 6
 
 
 @pytest.mark.slow

@@ -61,6 +61,8 @@ def test_seed_command_writes_the_seed_outputs_and_a_repeatable_run_file(tmp_path
         assert (results / f"model_2epochs_{name}.npy").is_file()
     for name in ("traj_a.npy", "traj_b.npy"):
         assert np.load(checkpoints / "model_2epochs_cvs" / f"cvs_{name}").shape == (3000, 2)
+    table = (checkpoints / "model_2epochs_cvs" / "cvs.csv").read_text().splitlines()
+    assert table[0] == "cvs,trajectory,frame,time_ps,cv1,cv2" and len(table) == 1 + 3000 * 2
     import torch
 
     state = torch.load(checkpoints / "model_2epochs.pytorch", weights_only=True)

@@ -10,7 +10,7 @@ names below is first used.
 
 Submodules: ``config`` (MEMnetsConfig), ``lobe``, ``loss`` (the maths), ``data``
 (multi-lag samples), ``estimator``, ``cvs`` (post-processing), ``igme`` (analysis and
-baselines), ``figures`` (plotly), ``cli`` (``python -m cgviz train-memnets``), ``task``
+baselines), ``figures`` (plotly), ``export`` (CVs as .npy/CSV files, numpy only), ``cli`` (``python -m cgviz train-memnets``), ``task``
 (the ``memnets`` task of :mod:`cgviz.jobs`: runs on disk with exact resume).
 """
 

@@ -248,6 +248,8 @@ def write_outputs(estimator: Any, trajectories: list, file_names: list[str],
     import torch
     import yaml
 
+    from cgviz.memnets.export import cv_table_csv
+
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     model = estimator.fetch_model()
@@ -286,4 +288,5 @@ def write_outputs(estimator: Any, trajectories: list, file_names: list[str],
         cvs = snapshot.cvs(trajectories, tau=config.lagtimes[-1])
         for name, cv in zip(file_names, cvs):
             np.save(cv_dir / f"cvs_{name}", cv)
+        (cv_dir / "cvs.csv").write_text(cv_table_csv({"MEMnets": cvs}))
     return model
