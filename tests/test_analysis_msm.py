@@ -119,3 +119,29 @@ def test_impossible_settings_say_what_to_change(markovian, kwargs, message):
 def test_too_many_clusters_for_the_distinct_values():
     with pytest.raises(CgvizError, match="distinct"):
         estimate_msm(np.repeat(np.eye(3), 100, axis=0), lagtime=1, n_clusters=5, n_samples=2)
+
+
+def _beads(cvs: np.ndarray) -> np.ndarray:
+    """Three beads whose pair distances carry the chain's CVs (nm)."""
+    n = len(cvs)
+    xyz = np.zeros((n, 3, 3))
+    xyz[:, 1, 0] = 1.0 + 0.1 * cvs[:, 1]
+    xyz[:, 2, 0] = 2.0 + 0.3 * cvs[:, 0]
+    xyz[:, 2, 1] = 0.5
+    return xyz
+
+
+def test_rollout_msm_judges_bead_trajectories_on_the_md_states():
+    from cgviz.simulator.compare import rollout_msm
+
+    reference = _beads(chain(30_000, 1))
+    same = rollout_msm(reference, _beads(chain(30_000, 2)), lag=5, dt_ps=10.0, n_samples=20)
+    assert same.ratio_lower < 1.0 < same.ratio_upper
+    assert same.reference.timescale(0)[0] == pytest.approx(EXACT[0] * 10.0, rel=0.15)
+    faster = MATRIX.copy()
+    faster[[0, 2], [1, 1]], faster[[0, 2], [0, 2]] = 0.09, 0.91
+    fast = rollout_msm(reference, _beads(chain(30_000, 3, faster)), lag=5, dt_ps=10.0,
+                       n_samples=20)
+    assert fast.ratio_upper < 0.6
+    with pytest.raises(CgvizError, match="beads"):
+        rollout_msm(reference, reference[:, :2], lag=5, dt_ps=10.0)

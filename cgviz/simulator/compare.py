@@ -187,3 +187,49 @@ def roll_out_held_out(model, checkpoint: dict, system, n_steps: int, n_systems: 
                      refine_steps=int(refine_steps), start_frames=[start] * len(systems),
                      device=device, progress=progress)
     return HeldOutRollout(result, systems, start, held.warnings, system.label)
+
+
+def rollout_msm(reference_positions: np.ndarray, model_positions: np.ndarray, lag: int,
+                dt_ps: float, n_clusters: int = 30, dim: int = 2, n_samples: int = 50,
+                max_pairs: int = 2000, seed: int = 0) -> "analysis.MSMComparison":
+    """Markov state models of a rollout and of its reference MD, on the same states.
+
+    The CVs are the ``dim`` slowest TICA components of bead-pair distances, fitted on the
+    reference at ``lag``; the rollout is projected onto them and assigned to the
+    reference's k-means clusters (:func:`cgviz.analysis.compare_msms`). Compare rollouts
+    and references of the same length: a time scale is only judged against data several
+    times longer than itself.
+
+    Parameters
+    ----------
+    reference_positions, model_positions : (n_frames, n_beads, 3) nm, one frame per
+        model step (``dt_ps`` apart)
+    lag : int, model steps, for TICA and the MSMs
+    dt_ps : ps per step
+    n_clusters, n_samples, seed : as in :func:`cgviz.analysis.estimate_msm`
+    dim : TICA components kept as CVs
+    max_pairs : at most this many bead pairs (evenly chosen) for large systems
+
+    Returns
+    -------
+    cgviz.analysis.MSMComparison (``.ratio``: model / MD slowest time scale, with interval)
+    """
+    reference = np.asarray(reference_positions, dtype=np.float64)
+    model = np.asarray(model_positions, dtype=np.float64)
+    if reference.shape[1:] != model.shape[1:]:
+        raise CgvizError(
+            f"The rollout has {model.shape[1]} beads, the reference {reference.shape[1]}.",
+            hint="Compare a rollout with the MD of the same system.",
+        )
+    pairs = analysis.atom_pairs(reference.shape[1])
+    if len(pairs) > max_pairs:
+        pairs = pairs[np.linspace(0, len(pairs) - 1, max_pairs).astype(int)]
+    if not len(pairs):
+        raise CgvizError("A Markov model needs at least two beads.",
+                         hint="Use a mapping with more than one bead.")
+    tica = analysis.compute_tica(analysis.pairwise_distances(reference, pairs), lagtime=lag,
+                                 dim=min(dim, len(pairs)))
+    model_cvs = tica.transform(analysis.pairwise_distances(model, pairs))
+    return analysis.compare_msms(tica.projection, model_cvs, lagtime=lag,
+                                 n_clusters=n_clusters, n_samples=n_samples, dt=dt_ps,
+                                 seed=seed)
