@@ -28,6 +28,25 @@ def code(text: str):
     return nbformat.v4.new_code_cell(textwrap.dedent(text).strip("\n"))
 
 
+
+REFERENCES = md("""
+## Read more
+
+* The learned simulator: X. Fu, T. Xie, N. J. Rebello, B. D. Olsen, T. Jaakkola,
+  *Simulate Time-integrated Coarse-grained Molecular Dynamics with Multi-scale Graph
+  Networks*, TMLR 2023, doi:[10.48550/arXiv.2204.10348](https://doi.org/10.48550/arXiv.2204.10348).
+* MEMnets: the MEMnets preprint, chemRxiv 2024,
+  doi:[10.26434/chemrxiv-2024-71qrl](https://doi.org/10.26434/chemrxiv-2024-71qrl).
+* How cgviz implements both, in its own words: `docs/science.md`.
+""")
+
+
+def exercises(*items: str):
+    return md("## Exercises for a class\n\n" + "\n".join(
+        f"{i}. " + textwrap.dedent(item).strip().replace("\n", "\n   ")
+        for i, item in enumerate(items, 1)))
+
+
 # --------------------------------------------------------------------------- 01
 
 NB01 = [
@@ -263,6 +282,17 @@ NB01 = [
                        title="Alanine dipeptide, METIS beads (4 atoms per bead)")
     print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
     """),
+    exercises(
+        """Change `atoms_per_bead` in the bead table from 4 to 2 and to 8. How do the
+        number of beads, the bead masses and the number of CG bonds change? Which
+        mapping would you trust to keep the phi/psi motion visible?""",
+        """Find the frames of the αR basin on the Ramachandran plot and compare their
+        radius of gyration with the β frames. Is Rg a good collective variable for this
+        molecule? Why not?""",
+        """Load the bundled periodic box (`datasets.load_demo("polymer-box")`) and map it
+        with one bead per 4 atoms: how many beads does each chain get, and does any bead
+        span two chains?"""),
+    REFERENCES,
 ]
 
 # --------------------------------------------------------------------------- 02
@@ -432,6 +462,16 @@ NB02 = [
     A 300-step model is a toy. `python -m cgviz train-simulator --preset cpu-demo` trains a
     real one, and notebook 3 judges the bundled model (3000 steps) the way the paper does.
     """),
+    exercises(
+        """Train twice more with the history length k (`config.model["history_length"]`, 16
+        in this preset) set to 4 and to 30, the same number of steps. Compare the
+        validation loss curves: what does a longer history buy, and what does it cost
+        per step?""",
+        """Ask for 0 training steps (`"max_steps": 0` in the config above): what does
+        cgviz say, and does it say what to change?""",
+        """Cancel a run half way (`jobs.cancel`), then resume it (`jobs.resume`). Does
+        the loss curve continue where it stopped?"""),
+    REFERENCES,
 ]
 
 # --------------------------------------------------------------------------- 03
@@ -628,6 +668,16 @@ NB03 = [
     * Speed is the point of the method: compare the simulated ns per wall-clock second with
       the reference MD engine on the same machine (`python benchmarks/rollout_speed.py`).
     """),
+    exercises(
+        """Roll out 1,000 steps instead of 300, with and without refinement. Which of the
+        numbers in the comparison table change, and do their 95 % intervals shrink?""",
+        """The MD-vs-MD floor tells you how well the MD agrees with itself. Which
+        measures in the table can this data judge at all, and which need longer
+        chains?""",
+        """Build a Markov state model of one rollout beside its MD with
+        `cgviz.simulator.compare.rollout_msm` (lag 5 steps). Is the model's slowest time
+        scale within a factor of 2 of the MD's, given the interval?"""),
+    REFERENCES,
 ]
 
 # --------------------------------------------------------------------------- 04
@@ -800,6 +850,35 @@ NB04 = [
       data; that needs longer simulations.
     """),
     md("""
+    ## A Markov state model on the CVs
+
+    The usual next step with good CVs: cut them into states (k-means, 50 clusters), count
+    transitions at a lag τ and estimate a Markov state model (MSM), then check it.
+
+    * **Implied time scales against lag**: for a Markovian model they do not depend on τ;
+      pick τ where they have levelled off. The shaded bands are 95 % intervals from
+      resampling blocks of the trajectories; the grey area is where a time scale is
+      shorter than the lag and cannot be resolved.
+    * **Chapman-Kolmogorov test**: group the states into 2 metastable sets (PCCA+) and
+      compare what the MSM at τ predicts for 2τ, 3τ, 4τ (lines) with MSMs estimated at
+      those lags directly (markers). Agreement within the intervals means the MSM is
+      Markovian at τ.
+    """),
+    code("""
+    from cgviz import analysis, figures
+
+    msms = {name: analysis.estimate_msm(c, lagtime=8, n_clusters=50, dt=dt, n_sets=2)
+            for name, c in {"MEMnets": cvs, "TICA": tica.cvs}.items()}
+    for name, m in msms.items():
+        value, low, high = m.timescale(0)
+        print(f"{name}: slowest time scale {value:.1f} ps (95 % interval {low:.1f}-{high:.1f}); "
+              f"CK entries outside the intervals: {m.ck.outside_fraction:.0%}")
+    figures.msm_timescales({name: m.its for name, m in msms.items()}).show()
+    """),
+    code("""
+    figures.ck_test({name: m.ck for name, m in msms.items()}).show()
+    """),
+    md("""
     ## Linked view: which structures are where?
 
     Select points in the CV projection (box or lasso; or click one) and the 3-D view shows
@@ -823,6 +902,16 @@ NB04 = [
     explorer.select(np.flatnonzero(states == 1)[::500])
     print(f"showing {len(explorer.selected)} αR frames; first: frame {explorer.selected[0]}")
     """),
+    exercises(
+        """Build the Markov state models again with 10 and with 200 clusters. How do the
+        slowest time scale and its interval move? Which number of clusters would you
+        report, and why?""",
+        """Train MEMnets with one CV (`encoder_sizes=[4, 20, 20, 1]`) and compare its
+        |m0| and IGME time scale with mode 1 of the two-CV model.""",
+        """Replace the features with the 45 heavy-atom distances (see *What to look for*).
+        Does TICA still find the β ⇄ αR transition, and does the CK test of its MSM
+        still pass?"""),
+    REFERENCES,
 ]
 
 
