@@ -57,6 +57,27 @@ def test_rollout_page_runs_the_bundled_model():
     assert step.max == 20  # the steps done, not history + steps
     step.set_value(5).run()  # the shared step slider
     assert not at.exception
+    # 20 steps are too few for a Markov model: a clear error, the rollout stays shown.
+    at.get("form_submit_button")[1].click().run()
+    assert not at.exception and any("cluster" in e.value for e in at.error)
+    assert len(at.get("plotly_chart")) == 6
+
+
+def test_rollout_page_compares_markov_models_of_rollout_and_md():
+    at = page("4_Rollout.py").run()
+    at.slider[0].set_value(1)
+    at.number_input[1].set_value(300)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    next(n for n in at.number_input if n.label == "Lag (model steps)").set_value(2)
+    next(n for n in at.number_input if n.label.startswith("k-means")).set_value(10)
+    at.get("form_submit_button")[1].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    ratio = next(m for m in at.metric if m.label == "slowest time scale, model / MD")
+    assert float(ratio.value) > 0
+    assert any("95 % interval of the ratio" in c.value for c in at.caption)
+    assert "MSM implied time scales (95 % bootstrap intervals)" in chart_titles(at)
 
 
 def test_rollout_page_uses_the_system_in_use_and_warns_about_training_frames():

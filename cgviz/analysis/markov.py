@@ -415,7 +415,8 @@ class MSMComparison:
     Attributes
     ----------
     reference, model : MSMAnalysis (the model's uses the reference's cluster centres)
-    ratio : model / reference slowest time scale at the common lag
+    ratio : model / reference slowest time scale at the common lag (NaN when neither
+        is finite; see :attr:`resolved`)
     ratio_lower, ratio_upper : 95 % interval of that ratio (independent bootstrap samples)
     """
 
@@ -424,6 +425,13 @@ class MSMComparison:
     ratio: float
     ratio_lower: float
     ratio_upper: float
+
+    @property
+    def resolved(self) -> bool:
+        """Whether both slowest time scales are finite: a process that the data never
+        crosses back over (eigenvalue 1) has no time scale to compare."""
+        return bool(np.isfinite(self.reference.timescales[0])
+                    and np.isfinite(self.model.timescales[0]))
 
     @property
     def factor(self) -> float:
@@ -482,9 +490,14 @@ def _ml_msm(dtrajs: list[np.ndarray], lag: int):
 
 
 def _timescales(msm, n_its: int) -> np.ndarray:
+    """Slowest ``n_its`` implied time scales, frames; +inf for a process whose eigenvalue
+    is 1 to rounding (two sets the data never crosses between), NaN where missing."""
     out = np.full(n_its, np.nan)
-    values = np.asarray(msm.timescales(min(n_its, msm.n_states - 1)), dtype=np.float64)
-    out[:values.size] = values
+    n = min(n_its, msm.n_states - 1)
+    magnitude = np.abs(np.asarray(msm.eigenvalues(n + 1), dtype=np.complex128))[1:]
+    with np.errstate(divide="ignore"):
+        values = np.where(magnitude < 1 - 1e-12, -msm.lagtime / np.log(magnitude), np.inf)
+    out[:n] = values
     return out
 
 
@@ -619,7 +632,7 @@ def estimate_msm(
             )
         try:
             pcca = msm.pcca(n_sets)
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:
+        except (ValueError, RuntimeError, AssertionError, np.linalg.LinAlgError) as error:
             raise CgvizError(
                 f"PCCA+ could not split the MSM into {n_sets} metastable sets ({error}).",
                 hint="Ask for fewer sets, or use a longer lag.",
@@ -712,10 +725,11 @@ def compare_msms(
                              n_sets, n_samples=n_samples, dt=dt, seed=seed)
     model = estimate_msm(model_cvs, lagtime, n_clusters, lagtimes, n_timescales, n_sets,
                          n_samples=n_samples, dt=dt, centers=reference.centers, seed=seed + 1)
-    ratio = float(model.timescales[0] / reference.timescales[0])
+    with np.errstate(all="ignore"):
+        ratio = float(model.timescales[0] / reference.timescales[0])
     rng = np.random.default_rng(seed)
-    ratios = (rng.choice(model.timescale_samples[:, 0], 4000)
-              / rng.choice(reference.timescale_samples[:, 0], 4000))
-    with _quiet():
+    with _quiet(), np.errstate(all="ignore"):
+        ratios = (rng.choice(model.timescale_samples[:, 0], 4000)
+                  / rng.choice(reference.timescale_samples[:, 0], 4000))
         low, high = np.nanpercentile(ratios, INTERVAL)
     return MSMComparison(reference, model, ratio, float(low), float(high))

@@ -191,7 +191,7 @@ def roll_out_held_out(model, checkpoint: dict, system, n_steps: int, n_systems: 
 
 def rollout_msm(reference_positions: np.ndarray, model_positions: np.ndarray, lag: int,
                 dt_ps: float, n_clusters: int = 30, dim: int = 2, n_samples: int = 50,
-                max_pairs: int = 2000, seed: int = 0) -> "analysis.MSMComparison":
+                max_pairs: int = 2000, n_sets: int | None = 2, seed: int = 0) -> "analysis.MSMComparison":
     """Markov state models of a rollout and of its reference MD, on the same states.
 
     The CVs are the ``dim`` slowest TICA components of bead-pair distances, fitted on the
@@ -206,9 +206,11 @@ def rollout_msm(reference_positions: np.ndarray, model_positions: np.ndarray, la
         model step (``dt_ps`` apart)
     lag : int, model steps, for TICA and the MSMs
     dt_ps : ps per step
-    n_clusters, n_samples, seed : as in :func:`cgviz.analysis.estimate_msm`
+    n_clusters, n_samples, n_sets, seed : as in :func:`cgviz.analysis.estimate_msm`
+        (``n_sets=None``: no CK test)
     dim : TICA components kept as CVs
-    max_pairs : at most this many bead pairs (evenly chosen) for large systems
+    max_pairs : at most this many bead pairs (evenly chosen) for large systems, and at
+        most one per 10 reference frames (so TICA does not fit noise)
 
     Returns
     -------
@@ -222,6 +224,8 @@ def rollout_msm(reference_positions: np.ndarray, model_positions: np.ndarray, la
             hint="Compare a rollout with the MD of the same system.",
         )
     pairs = analysis.atom_pairs(reference.shape[1])
+    # TICA needs many more frames than features, or it fits noise (eigenvalues near +-1).
+    max_pairs = min(max_pairs, max(dim, len(reference) // 10))
     if len(pairs) > max_pairs:
         pairs = pairs[np.linspace(0, len(pairs) - 1, max_pairs).astype(int)]
     if not len(pairs):
@@ -232,4 +236,4 @@ def rollout_msm(reference_positions: np.ndarray, model_positions: np.ndarray, la
     model_cvs = tica.transform(analysis.pairwise_distances(model, pairs))
     return analysis.compare_msms(tica.projection, model_cvs, lagtime=lag,
                                  n_clusters=n_clusters, n_samples=n_samples, dt=dt_ps,
-                                 seed=seed)
+                                 n_sets=n_sets, seed=seed)
