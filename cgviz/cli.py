@@ -170,8 +170,11 @@ def _cmd_train_simulator(args: argparse.Namespace) -> int:
     else:
         config = preset(args.preset or "cpu-demo")
     overrides = {k: v for k, v in (("max_steps", args.max_steps), ("train_demo", args.demo),
-                                   ("atoms_per_bead", args.atoms_per_bead))
+                                   ("atoms_per_bead", args.atoms_per_bead),
+                                   ("batch_size", args.batch_size))
                  if v is not None}
+    if args.history_length is not None:
+        overrides["model"] = {**config.model, "history_length": args.history_length}
     if args.trajectory:
         if args.demo:
             raise CgvizError("Give --demo or --trajectory, not both.")
@@ -390,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--atoms-per-bead", type=float,
                        help="METIS mapping size (default: the config's, 4)")
     train.add_argument("--max-steps", type=int)
+    train.add_argument("--history-length", type=int,
+                       help="frames the model sees, k (default: the preset's, 16 or 30); "
+                       "short trajectories need a short history")
+    train.add_argument("--batch-size", type=int,
+                       help="history windows per step (default: the preset's, 16 or 32); "
+                       "lower it for large systems")
     train.add_argument("--device", default="cpu", help="cpu, cuda:N, or cuda:0,1 for DDP")
     train.add_argument("--name", help="run name (default: simulator-<date>-<id>)")
     train.add_argument("--runs-dir", help="where runs live (default ./runs or $CGVIZ_RUNS_DIR)")
