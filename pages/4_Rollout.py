@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cgviz import CgvizError, figures, ui
+from cgviz import CgvizError, figures, markov_view, ui
 
 st.set_page_config(page_title="cgviz · Rollout", page_icon="🧬", layout="wide")
 st.title("4 · Rollout")
@@ -81,36 +81,7 @@ for left_view, right_view in (("rg", "rg_hist"), ("acf", "contacts")):
     ui.plotly_chart(views[left_view], where=a, width="stretch")
     ui.plotly_chart(views[right_view], where=b, width="stretch")
 with st.expander("Markov state model: rollout against MD (slow time scale)"):
-    with st.form("rollout.msm"):
-        a, b = st.columns(2)
-        msm_lag = a.number_input("Lag (model steps)", 1, 10_000, 5)
-        clusters = b.number_input("k-means clusters (on the MD)", 2, 500, 30)
-        build = st.form_submit_button("Build the two Markov models")
-    if build:
-        from cgviz.simulator.compare import rollout_msm
-
-        h, n = comparison.n_history, comparison.n_reference
-        try:
-            st.session_state["cgviz.rollout.msm"] = (which, rollout_msm(
-                comparison.reference_positions[h:n], comparison.model_positions[h:n],
-                int(msm_lag), result.frame_time_ps, n_clusters=int(clusters), n_sets=None))
-        except CgvizError as error:
-            ui.show_error(error, "The Markov models could not be built")
-    chosen, msm = st.session_state.get("cgviz.rollout.msm", (None, None))
-    if msm is not None and chosen == which and not msm.resolved:
-        st.warning("The slowest process is never crossed back in the MD window or in the "
-                   "rollout, so it has no time scale to compare: roll out more steps, or "
-                   "use a shorter lag.")
-    elif msm is not None and chosen == which:
-        value, low, high = msm.reference.timescale(0)
-        st.metric("slowest time scale, model / MD", f"{msm.ratio:.2f}",
-                  help=f"95 % interval {msm.ratio_lower:.2f} - {msm.ratio_upper:.2f}")
-        st.caption(f"95 % interval of the ratio {msm.ratio_lower:.2f} - "
-                   f"{msm.ratio_upper:.2f}; MD {value:,.4g} ps ({low:,.4g} - {high:,.4g}). "
-                   "States: TICA of bead-pair distances and k-means, both on the MD.")
-        ui.plotly_chart(figures.msm_timescales({"reference MD": msm.reference.its,
-                                                "learned simulator": msm.model.its}),
-                        width="stretch")
+    markov_view.rollout_section(comparison, which)
 st.download_button("Download the rollout (zip: bead PDB + model XTC + MD start XTC per "
                    "system, rollout.json)", data=lambda: ui.rollout_files_zip(result),
                    file_name="cgviz-rollout.zip", mime="application/zip")

@@ -4,7 +4,7 @@ import mdtraj as md
 import numpy as np
 import streamlit as st
 
-from cgviz import CgvizError, analysis, figures, io, jobs, ui
+from cgviz import CgvizError, analysis, figures, io, jobs, markov_view, ui
 from cgviz.memnets.export import cv_files_zip
 
 st.set_page_config(page_title="cgviz · MEMnets", page_icon="🧬", layout="wide")
@@ -101,31 +101,7 @@ st.download_button("Download the CVs (zip: .npy per trajectory + one CSV)",
                    mime="application/zip")
 
 st.subheader("Markov state model on the CVs")
-with st.form("msm"):
-    a, b, c, d = st.columns(4)
-    chosen_sets = a.multiselect("CVs", list(cv_sets), default=list(cv_sets))
-    n_clusters = b.number_input("k-means clusters", 2, 1000, 50)
-    msm_lag = c.number_input("MSM lag (frames)", 1, 100_000, int(analyses[0].lagtimes[-1]))
-    n_sets = d.number_input("Metastable sets (CK test)", 2, 6, 2)
-    build = st.form_submit_button("Build Markov state models")
-if build:
-    try:
-        msms = {name: analysis.estimate_msm(cv_sets[name], int(msm_lag), int(n_clusters),
-                                            n_sets=int(n_sets), dt=dt) for name in chosen_sets}
-        st.session_state["cgviz.msm"] = msms
-    except CgvizError as error:
-        ui.show_error(error, "The Markov state model could not be built")
-msms = st.session_state.get("cgviz.msm") or {}
-if msms:
-    for column, (name, msm) in zip(st.columns(len(msms)), msms.items()):
-        value, low, high = msm.timescale(0)
-        column.metric(f"{name}: slowest time scale ({msm.its.unit}, lag {msm.lagtime})",
-                      f"{value:,.4g}", help=f"95 % bootstrap interval {low:,.4g} - {high:,.4g}")
-        column.caption(f"95 % interval {low:,.4g} - {high:,.4g}; CK test: "
-                       f"{msm.ck.outside_fraction:.0%} of the entries outside the intervals")
-    ui.plotly_chart(figures.msm_timescales({n: m.its for n, m in msms.items()}),
-                    width="stretch")
-    ui.plotly_chart(figures.ck_test({n: m.ck for n, m in msms.items()}), width="stretch")
+markov_view.cv_section(cv_sets, dt, int(analyses[0].lagtimes[-1]))
 
 st.subheader("Linked view: select points (box or lasso), see those frames")
 values = np.concatenate(cvs)

@@ -27,6 +27,7 @@ from slowest to fastest implied time scale ``-lag / ln|lambda|``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -446,20 +447,16 @@ class MSMComparison:
         return float(max(self.ratio, 1.0 / self.ratio)) if self.ratio > 0 else float("inf")
 
 
-def _nearest(centers: np.ndarray, frames: np.ndarray, chunk: int = 20_000) -> np.ndarray:
-    out = np.empty(len(frames), dtype=np.int32)
-    for start in range(0, len(frames), chunk):
-        part = frames[start:start + chunk]
-        d2 = ((part[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
-        out[start:start + chunk] = np.argmin(d2, axis=1)
-    return out
+def _nearest(centers: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The nearest centre of each frame (deeptime's k-means assignment)."""
+    from deeptime.clustering import KMeansModel
+
+    return KMeansModel(centers, "euclidean").transform(np.ascontiguousarray(frames))
 
 
 def _kmeans(trajectories: list[np.ndarray], n_clusters: int, seed: int,
             max_frames: int = 50_000) -> np.ndarray:
     """k-means++ centres (deeptime), fitted on at most ``max_frames`` evenly strided frames."""
-    import warnings
-
     from deeptime.clustering import KMeans
 
     data = np.concatenate(trajectories)
@@ -660,7 +657,7 @@ def estimate_msm(
     rng = np.random.default_rng(seed)
     samples = [analyse([blocks[i] for i in rng.integers(0, len(blocks), len(blocks))])
                for _ in range(n_samples)]
-    with _quiet():
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # all-NaN slices
         sample_curves = np.stack([c for c, _ in samples])
         lower, upper = np.nanpercentile(sample_curves, INTERVAL, axis=0)
         test = None
@@ -682,21 +679,6 @@ def estimate_msm(
         timescales=curve[here].copy(), timescale_samples=sample_curves[:, here].copy(),
         its=TimescaleCurve(np.asarray(lags, dtype=np.int64), curve, lower, upper, time_step),
         ck=test, metastable=metastable, n_blocks=len(blocks))
-
-
-class _quiet:
-    """Silence numpy's "All-NaN slice" warnings (a process missing in some samples)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return self
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
 
 
 def compare_msms(
@@ -735,7 +717,7 @@ def compare_msms(
     with np.errstate(all="ignore"):
         ratio = float(model.timescales[0] / reference.timescales[0])
     rng = np.random.default_rng(seed)
-    with _quiet(), np.errstate(all="ignore"):
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
         ratios = (rng.choice(model.timescale_samples[:, 0], 4000)
                   / rng.choice(reference.timescale_samples[:, 0], 4000))
         low, high = np.nanpercentile(ratios, INTERVAL)

@@ -88,6 +88,15 @@ class RolloutComparison:
     n_steps_completed: int
     stop_reason: str | None
 
+    def markov(self, lag: int, n_clusters: int = 30, n_sets: int | None = None,
+               seed: int = 0) -> "analysis.MSMComparison":
+        """Markov models of this rollout and its MD window (after the MD history, over
+        the frames both have): :func:`rollout_msm`."""
+        h, n = self.n_history, self.n_reference
+        return rollout_msm(self.reference_positions[h:n], self.model_positions[h:n], lag,
+                           self.frame_time_ps, n_clusters=n_clusters, n_sets=n_sets,
+                           seed=seed)
+
     @property
     def n_frames(self) -> int:
         return int(len(self.model_positions))
