@@ -141,3 +141,16 @@ def test_cli_errors_are_clear(tmp_path):
     done = cgviz("train-simulator", "--topology", paths["topology"], "--max-steps", 1,
                  cwd=tmp_path, check=False)
     assert done.returncode == 2 and "--trajectory" in done.stderr
+
+
+def test_history_length_and_batch_size_flags_reach_the_run(tmp_path):
+    """The short-trajectory error says to shorten the history: the flags to do it work."""
+    paths = datasets.demo_paths("alanine-dipeptide")
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump(SMALL))
+    cgviz("train-simulator", config, "--topology", paths["topology"], "--trajectory",
+          paths["trajectories"][0], "--history-length", 2, "--batch-size", 3,
+          "--max-steps", 1, "--name", "flags", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    run = yaml.safe_load((tmp_path / "runs" / "flags" / "run.yaml").read_text())["config"]
+    assert run["model"]["history_length"] == 2 and run["batch_size"] == 3
+    assert run["model"]["embedding_latent_size"] == 16  # the rest of the config is kept
