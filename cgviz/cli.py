@@ -173,6 +173,8 @@ def _cmd_train_simulator(args: argparse.Namespace) -> int:
                                    ("atoms_per_bead", args.atoms_per_bead),
                                    ("batch_size", args.batch_size))
                  if v is not None}
+    if args.ignore_memory_estimate:
+        overrides["memory_check"] = False
     if args.history_length is not None:
         overrides["model"] = {**config.model, "history_length": args.history_length}
     if args.trajectory:
@@ -190,6 +192,13 @@ def _cmd_train_simulator(args: argparse.Namespace) -> int:
         raise CgvizError("--topology, --selection and --stride go with --trajectory.",
                          hint="Add --trajectory FILE [FILE ...].")
     config = SimulatorTrainingConfig.from_dict({**config.to_dict(), **overrides})
+    if args.trajectory:
+        from cgviz.training.simulator import check_system
+
+        # Before a run folder exists: a system that cannot train (or would not fit in
+        # memory) is refused here with the reason.
+        check_system(chosen, config, chosen.mapping,
+                     jobs.parse_device(args.device))
     spec = jobs.RunSpec(task="simulator", config=config.to_dict(), device=args.device,
                         checkpoint_every=args.checkpoint_every, name=args.name or "")
     if args.background:
@@ -399,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int,
                        help="history windows per step (default: the preset's, 16 or 32); "
                        "lower it for large systems")
+    train.add_argument("--ignore-memory-estimate", action="store_true",
+                       help="start even if the estimated peak memory exceeds what is free")
     train.add_argument("--device", default="cpu", help="cpu, cuda:N, or cuda:0,1 for DDP")
     train.add_argument("--name", help="run name (default: simulator-<date>-<id>)")
     train.add_argument("--runs-dir", help="where runs live (default ./runs or $CGVIZ_RUNS_DIR)")

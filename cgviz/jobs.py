@@ -68,6 +68,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from cgviz import peak_memory
 from cgviz.errors import CgvizError
 
 try:  # POSIX; on Windows runs are locked with msvcrt (and the launcher hands over no lock)
@@ -103,6 +104,7 @@ CONTROL_LOCK_FILE = ".control.lock"
 ENDING_FILE = ".ending"
 RESERVE_FILE = ".space-reserve"
 OWNER_FILE = ".owner"
+MEMORY_FILE = ".peak-memory.json"
 QUEUE_DIR = ".queue"
 _LOCK_FD_ENV = "CGVIZ_DRIVER_LOCK_FD"
 _ENDING_BYTES = 4096
@@ -629,7 +631,9 @@ def _status_of(run_dir: Path, have_control: bool = False) -> RunStatus:
             repaired = replace(
                 current, state="interrupted", ended=time.time(), eta_s=None, place=None,
                 reason=f"The process (PID {current.pid}) ended without finishing (killed, "
-                "crashed or the machine went down). Resume it to continue from the last "
+                "crashed or the machine went down)."
+                + peak_memory.killed_reason(run_dir / MEMORY_FILE)
+                + " Resume it to continue from the last "
                 + ("checkpoint." if checkpoint is None else f"checkpoint (step {checkpoint})."))
         else:
             repaired = replace(
@@ -1502,7 +1506,8 @@ def _drive_locked(run_dir: Path, resume_run: bool, show_progress: bool,
             context.request_stop()
         print(f"[cgviz] run {run_dir.name}: task {spec.task} on {spec.device}"
               f"{' (resumed at step %d)' % resume_step if resume_run else ''}", flush=True)
-        resolve_task(spec.task)(context)
+        with peak_memory.PeakMemoryWatch(run_dir / MEMORY_FILE):
+            resolve_task(spec.task)(context)
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded
         if isinstance(exc, KeyboardInterrupt):
             final_state, reason = "cancelled", "Interrupted (Ctrl-C)."

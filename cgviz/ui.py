@@ -827,9 +827,12 @@ def system_for_run(system) -> dict:
 
 
 def simulator_run_config(preset: str, steps: int, system, atoms_per_bead: float,
-                         split: str, history_length: int | None = None) -> dict:
+                         split: str, history_length: int | None = None,
+                         batch_size: int | None = None, device: str = "cpu") -> dict:
     """A validated simulator training config for ``system`` (CgvizError if it cannot
-    train: the same checks the run itself makes, before anything is launched)."""
+    train, or would not fit in the memory of ``device``: the same checks the run itself
+    makes, before anything is launched)."""
+    from cgviz import jobs
     from cgviz.training import simulator as training
     from cgviz.training.config import SimulatorTrainingConfig, preset as training_preset
 
@@ -839,7 +842,10 @@ def simulator_run_config(preset: str, steps: int, system, atoms_per_bead: float,
                                                     "atoms_per_bead": float(atoms_per_bead)}
     if history_length is not None:
         settings["model"] = {**settings["model"], "history_length": int(history_length)}
-    training.check_system(system, SimulatorTrainingConfig.from_dict(settings), system.mapping)
+    if batch_size is not None:
+        settings["batch_size"] = int(batch_size)
+    training.check_system(system, SimulatorTrainingConfig.from_dict(settings), system.mapping,
+                          jobs.parse_device(device))
     return SimulatorTrainingConfig.from_dict(
         settings | {"system": system_for_run(system)}).to_dict()
 

@@ -37,6 +37,9 @@ with st.form("launch"):
                                      help="Frames the model sees. A window needs k + 1 "
                                      "consecutive frames: short trajectories need a short "
                                      "history.")
+        batch = right.number_input("Batch size (0 = the preset's: 16 or 32)", 0, 4096, 0,
+                                   help="History windows per step; lower it for large "
+                                   "systems (memory grows with it).")
         split = right.selectbox("Train / validation / test split", ["auto", "time",
                                                                     "trajectory"],
                                 help="auto: whole trajectories with 3 or more, else time "
@@ -53,7 +56,7 @@ if launched:
         chosen = sources[data]()
         if kind == "CG simulator":
             config = ui.simulator_run_config(preset, steps, chosen, atoms_per_bead, split,
-                                             history or None)
+                                             history or None, batch or None, device)
             spec = jobs.RunSpec(task="simulator", config=config, device=device,
                                 checkpoint_every=max(10, int(steps) // 10))
         else:

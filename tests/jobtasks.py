@@ -17,6 +17,8 @@ def linear_regression(ctx) -> None:
 
     steps = int(ctx.config.get("steps", 50))
     sleep_s = float(ctx.config.get("sleep_s", 0.0))
+    # Memory held for the whole run (written, so the pages are really resident).
+    held = b"\x01" * int(float(ctx.config.get("hold_mb", 0)) * 1e6)
     generator = torch.Generator().manual_seed(int(ctx.config.get("seed", 0)))
     x = torch.randn(256, 4, generator=generator)
     y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.01 * torch.randn(256, generator=generator)
@@ -48,6 +50,7 @@ def linear_regression(ctx) -> None:
             time.sleep(sleep_s)
     ctx.save_checkpoint(state(), step, total_steps=steps, final=True)
     ctx.progress(step, steps, force=True)
+    del held
 
 
 def touch_marker(ctx) -> None:

@@ -231,3 +231,98 @@ def test_upload_training_run_and_linked_view_in_the_browser(browser, tmp_path):
             page.screenshot(path=str(tmp_path / "linked.png"))
         finally:
             page.close()
+
+
+def _nav(page, runs, name: str) -> None:
+    """Go to a page through the sidebar (a fresh URL would start a new session)."""
+    link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{name}']").first
+    runs.after(link.click)
+    page.wait_for_function(IDLE, timeout=180_000)
+
+
+def _set_number(page, runs, label: str, value: int) -> None:
+    box = page.get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_a_real_protein_walks_from_upload_to_rollout(browser, tmp_path):
+    """The road a researcher takes with their own protein (md_1u19, 5,547 atoms): upload
+    on page 1, page 2's default mapping (1,387 beads) is refused on page 3 with what fits
+    (it once grew the training to 23 GB until the kernel killed it), a coarser mapping
+    trains, and page 4 rolls the trained model out on the protein's own test frames."""
+    import re
+
+    import nglview
+
+    data = Path(nglview.__file__).parent / "datafiles"
+    env = {"CGVIZ_RUNS_DIR": str(tmp_path / "runs"), "CGVIZ_MAX_RUN_MEMORY_GB": "6"}
+    with streamlit_server(env=env) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 2300})
+        runs = ScriptRuns(page)
+        try:
+            page.goto(url + "/Trajectory")
+            page.wait_for_function(IDLE, timeout=120_000)
+            runs.after(page.locator("[data-testid='stRadio']").get_by_text("Upload files").click)
+            page.locator("input[type='file']").set_input_files(
+                [str(data / "md_1u19.gro"), str(data / "md_1u19.xtc")])
+            runs.after(page.get_by_role("button", name="Load upload").click)
+            page.get_by_text("In use: upload: md_1u19.gro, md_1u19.xtc").first.wait_for(
+                timeout=120_000)
+
+            # Page 2's default: METIS, 4 atoms per bead.
+            _nav(page, runs, "Coarse_Graining")
+            beads = page.locator("[data-testid='stMetric']").filter(has_text="beads").first
+            assert "1387" in beads.inner_text().replace(",", ""), beads.inner_text()
+
+            # Page 3 refuses it before launch, with the batch size or mapping that fits.
+            _nav(page, runs, "Training")
+            _set_number(page, runs, "Training steps", 10)
+            _set_number(page, runs, "History length k (0 = the preset's: 16 or 30)", 3)
+            runs.after(page.get_by_role("button", name="Start run").click)
+            alert = page.locator("[data-testid='stAlertContentError']").first
+            alert.wait_for(timeout=120_000)
+            assert "killed for lack of memory" in alert.inner_text()
+            assert "1,387 beads" in alert.inner_text()
+            assert not page.locator("[data-testid='stException']").count()
+            assert not page.get_by_text("Started run").count()
+
+            # A coarser mapping on page 2 (the slider, by keyboard as a user would).
+            _nav(page, runs, "Coarse_Graining")
+            slider = page.get_by_role("slider").first
+            slider.focus()
+            for _ in range(56):
+                slider.press("ArrowRight")
+            page.wait_for_timeout(1500)
+            page.wait_for_function(IDLE, timeout=180_000)
+            beads = page.locator("[data-testid='stMetric']").filter(has_text="beads").first
+            n_beads = int(beads.inner_text().split()[-1].replace(",", ""))
+            assert 60 <= n_beads <= 150, beads.inner_text()
+
+            _nav(page, runs, "Training")
+            _set_number(page, runs, "Training steps", 10)
+            _set_number(page, runs, "History length k (0 = the preset's: 16 or 30)", 3)
+            _set_number(page, runs, "Batch size (0 = the preset's: 16 or 32)", 4)
+            runs.after(page.get_by_role("button", name="Start run").click)
+            page.get_by_text("Started run").first.wait_for(timeout=120_000)
+            page.get_by_text(re.compile(r"^(completed|failed|cancelled): step")).first.wait_for(
+                timeout=480_000)
+            assert page.get_by_text(re.compile(r"^completed: step")).count(), \
+                page.locator("body").inner_text()[-2000:]
+
+            # Page 4: the new checkpoint, rolled out on the protein's test block.
+            _nav(page, runs, "Rollout")
+            page.get_by_text("upload: md_1u19.gro").first.wait_for(timeout=60_000)
+            checkpoint = page.locator("[data-testid='stSelectbox']").filter(
+                has_text="Checkpoint").first
+            checkpoint.click()
+            page.get_by_role("option", name=re.compile(r"^run simulator-")).first.click()
+            _set_number(page, runs, "Model steps", 10)
+            runs.after(page.get_by_role("button", name="Run rollout").click)
+            done = page.locator("[data-testid='stMetric']").filter(has_text="steps done").first
+            done.wait_for(timeout=300_000)
+            assert done.inner_text().split("\n")[-1].strip() == "10 / 10", done.inner_text()
+            assert not page.locator("[data-testid='stException']").count()
+            page.screenshot(path=str(tmp_path / "protein-rollout.png"))
+        finally:
+            page.close()

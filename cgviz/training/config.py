@@ -34,6 +34,8 @@ class SimulatorTrainingConfig:
     log_every, validate_every, validation_batches: how often to log and to validate.
     precision: "32" or "bf16-mixed".
     frame_stride: use every n-th window start.
+    memory_check: refuse a run whose estimated peak memory exceeds what the device has
+        free (``cgviz.training.memory``); switch off to run anyway.
     """
 
     system: dict[str, Any] | None = None
@@ -54,6 +56,7 @@ class SimulatorTrainingConfig:
     validation_batches: int = 4
     precision: str = "32"
     frame_stride: int = 1
+    memory_check: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_trajectories", tuple(self.train_trajectories))

@@ -8,7 +8,7 @@ Lightning (CPU, one GPU, or DDP over several), to the run directory of ``cgviz.j
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -43,8 +43,10 @@ def training_system(config: SimulatorTrainingConfig):
                           independent_molecules=True, label="train")
 
 
-def prepare_data(config: SimulatorTrainingConfig) -> PreparedData:
-    """Load the system, map it to beads (its own mapping, else METIS), split it."""
+def prepare_data(config: SimulatorTrainingConfig, devices: Sequence[str] = ("cpu",)
+                 ) -> PreparedData:
+    """Load the system, map it to beads (its own mapping, else METIS), split it; refuse
+    (CgvizError) what cannot train, or would not fit in the memory of ``devices``."""
     from cgviz import mapping
 
     system = training_system(config)
@@ -55,17 +57,21 @@ def prepare_data(config: SimulatorTrainingConfig) -> PreparedData:
     if cg is None:
         cg = mapping.metis_mapping(system.topology, config.atoms_per_bead, properties=props)
         system = system.with_mapping(cg)
-    check_system(system, config, cg)
+    check_system(system, config, cg, devices)
     history = config.model_config(vocabulary).history_length
     train = system.bead_systems("train", vocabulary)
     validation = system.bead_systems("validation", vocabulary, min_frames=history + 1)
     return PreparedData(train, validation, cg, vocabulary, system)
 
 
-def check_system(system, config: SimulatorTrainingConfig, cg=None) -> None:
+def check_system(system, config: SimulatorTrainingConfig, cg=None,
+                 devices: Sequence[str] = ("cpu",)) -> None:
     """Refuse, before any training, a system and config that cannot train: a one-bead
-    mapping, a validation part too short for one history window, or too few training
-    windows for one batch. The Training page calls this before it launches a run."""
+    mapping, a validation part too short for one history window, too few training
+    windows for one batch, or a run that would not fit in the free memory of ``devices``
+    (unless ``config.memory_check`` is off; see ``cgviz.training.memory``). The Training
+    page and the CLI call this before they launch a run, without a mapping the METIS one
+    that the run would build."""
     if cg is not None:
         check_mapping(cg, system)
     history = int(config.model.get("history_length") or config.model_config(
@@ -90,6 +96,15 @@ def check_system(system, config: SimulatorTrainingConfig, cg=None) -> None:
             "consecutive frames.",
             hint="Use longer trajectories, a smaller stride, a shorter history_length or a "
             "smaller batch_size.")
+    if config.memory_check:
+        from cgviz import mapping
+        from cgviz.training.memory import check_training_memory
+
+        if cg is None:
+            cg = mapping.metis_mapping(system.topology, config.atoms_per_bead,
+                                       properties=system.properties)
+            check_mapping(cg, system)
+        check_training_memory(system, cg, config, devices=devices)
 
 
 def check_mapping(cg, system) -> None:
@@ -248,7 +263,7 @@ def run(ctx) -> None:
     config = SimulatorTrainingConfig.from_dict(dict(ctx.config))
     L.seed_everything(config.seed, workers=True, verbose=False)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    data = prepare_data(config)
+    data = prepare_data(config, ctx.devices)
     model = build_model(config, data)
     module = _lightning_module(model, config, data.mapping.to_dict(), _system_record(data.system))
     loader, val_loader = _loaders(config, data, model.config.history_length)
