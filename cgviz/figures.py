@@ -53,11 +53,20 @@ def _type_groups(type_names) -> dict[str, list[int]]:
     return groups
 
 
+#: The most types the colour key of a 3-D view lists.
+KEY_ROWS = 12
+
+
 def _type_key(type_names) -> dict:
     """The colour key of :func:`_atoms_trace`: an annotation in the scene's top right corner,
     one coloured dot and name per type, in order of first appearance."""
+    names = list(_type_groups(type_names))
     rows = [f"<span style='color:{color_for_type(name)}'>\u25cf</span> {name}"
-            for name in _type_groups(type_names)]
+            for name in names[:KEY_ROWS]]
+    if len(names) > KEY_ROWS:
+        # Beads of a big system's METIS mapping each have their own composition: a key of
+        # a hundred rows would cover the molecule. Hovering shows every bead's type.
+        rows.append(f"... and {len(names) - KEY_ROWS} more types (hover for each)")
     return dict(text="<br>".join(rows), x=1.0, y=1.0, xref="paper", yref="paper",
                 xanchor="right", yanchor="top", align="left", showarrow=False,
                 font=dict(size=13))
@@ -159,9 +168,10 @@ def molecule_2d(xyz: np.ndarray, bonds: np.ndarray, type_names, title: str = "",
     figure = go.Figure([go.Scatter(x=segments[:, 0], y=segments[:, 1], mode="lines",
                                    line=dict(color="#888888", width=3), hoverinfo="skip",
                                    showlegend=False)])
-    for type_name, index in _type_groups(type_names).items():
+    for rank, (type_name, index) in enumerate(_type_groups(type_names).items()):
         figure.add_trace(go.Scatter(
             x=flat[index, 0], y=flat[index, 1], mode="markers", name=type_name,
+            showlegend=rank < KEY_ROWS,
             marker=dict(size=marker_size, color=color_for_type(type_name),
                         line=dict(width=0.5, color="#333333")),
             text=[f"{type_name} #{i}" for i in index], hoverinfo="text"))

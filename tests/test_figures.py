@@ -202,3 +202,18 @@ def test_ck_test_has_a_panel_per_pair_of_sets_with_predictions_and_estimates():
     np.testing.assert_allclose(estimated[1].error_y.array, [0.05, 0.05])
     assert [t.name for t in figure.data if t.showlegend] == [
         "reference MD: predicted T(τ)^k", "reference MD: estimated at kτ"]
+
+
+def test_the_colour_key_of_a_big_mapping_stays_short():
+    """A METIS mapping of a protein gives nearly every bead its own composition: the key
+    lists the first types and counts the rest instead of covering the molecule."""
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(92, 3))
+    types = [f"C*{i}+H*{i + 5}" for i in range(92)]
+    bonds = np.array([[i, i + 1] for i in range(91)])
+    key = figures.molecule_3d(xyz, bonds, types).layout.annotations[0].text
+    assert key.count("<br>") == figures.KEY_ROWS and "80 more types" in key
+    flat = figures.molecule_2d(xyz, bonds, types)
+    assert sum(1 for t in flat.data if t.showlegend is not False and t.name) == figures.KEY_ROWS
+    few = figures.molecule_3d(xyz[:4], bonds[:3], ["C", "N", "C", "O"]).layout.annotations[0]
+    assert few.text.count("<br>") == 2 and "more" not in few.text
