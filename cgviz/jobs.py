@@ -701,6 +701,29 @@ def read_log(run: str | Path, runs_dir: str | Path | None = None, tail_bytes: in
         return handle.read().decode(errors="replace")
 
 
+def metrics_csv(run: str | Path, runs_dir: str | Path | None = None) -> str:
+    """A run's metrics as CSV text: every complete row of metrics.csv (a line torn by a
+    kill is left out), the header first; '' before anything was logged."""
+    rows = _read_metrics_rows(_run_dir(run, runs_dir))
+    if not rows:
+        return ""
+    out = _io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def take_away_files(run: str | Path, runs_dir: str | Path | None = None) -> dict[str, Path]:
+    """What a user takes away from a run, as far as it exists yet: ``"run file"``
+    (run.yaml, to repeat it), ``"last checkpoint"`` (checkpoints/last.pt, loadable
+    weights-only) and ``"metrics"`` (metrics.csv; :func:`metrics_csv` cleans it)."""
+    folder = _run_dir(run, runs_dir)
+    files = {"run file": folder / RUN_FILE, "last checkpoint": folder / CHECKPOINT_DIR / "last.pt",
+             "metrics": folder / METRICS_FILE}
+    return {name: path for name, path in files.items() if path.is_file()}
+
+
 # ----------------------------------------------------------------------------- owners
 
 

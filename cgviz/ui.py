@@ -891,6 +891,27 @@ def visitor() -> str:
     return st.session_state.setdefault(OWNER_KEY, f"session:{uuid.uuid4().hex}")
 
 
+def run_downloads(run_name: str) -> None:
+    """Download buttons for a run's take-away files (run file, last checkpoint, metrics
+    CSV); each file is read only when its button is pressed."""
+    import streamlit as st
+
+    from cgviz import jobs
+
+    files = jobs.take_away_files(run_name)
+    if not files:
+        return
+    kinds = {"run file": ("run.yaml", "text/yaml"),
+             "last checkpoint": ("last.pt", "application/octet-stream"),
+             "metrics": ("metrics.csv", "text/csv")}
+    for column, (label, path) in zip(st.columns(len(files)), files.items()):
+        suffix, mime = kinds[label]
+        data = ((lambda: jobs.metrics_csv(run_name)) if label == "metrics"
+                else (lambda path=path: path.read_bytes()))
+        column.download_button(f"Download the {label}", data=data, mime=mime,
+                               file_name=f"{run_name}-{suffix}", key=f"download-{label}")
+
+
 def runs_table(runs) -> list[dict]:
     """The Training page's table of runs: queue places, and whose run each is."""
     me = visitor()

@@ -116,6 +116,7 @@ def watch(run_name: str) -> None:
             st.rerun()
     except CgvizError as error:
         ui.show_error(error)
+    ui.run_downloads(run_name)
     with st.expander("Log"):
         st.code(jobs.read_log(run_name, tail_bytes=4000) or "(empty)")
 

@@ -114,6 +114,12 @@ def test_training_page_launches_and_watches_a_run(tmp_path, monkeypatch):
     assert at.get("progress")[0].proto.text.startswith("completed")
     assert len(at.get("plotly_chart")) == 1, "training curves"
     assert at.dataframe[0].value["state"].tolist() == ["completed"]
+    # The run's take-away files, as download buttons.
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download the run file", "Download the last checkpoint",
+                      "Download the metrics"], labels
+    csv_text = jobs.metrics_csv(name, tmp_path)
+    assert csv_text.splitlines()[0].startswith("step,") and len(csv_text.splitlines()) >= 2
 
 
 def test_rollout_and_evaluate_commands(tmp_path):

@@ -569,3 +569,21 @@ def test_visitors_control_only_their_own_runs(tmp_path, monkeypatch):
     cli_run = jobs.wait("from-cli", runs, timeout_s=120)
     assert cli_run.owner == jobs.local_owner() and cli_run.owner.startswith("cli")
     assert not jobs.can_control(cli_run, "session:alice")
+
+
+def test_take_away_files_and_a_clean_metrics_csv(tmp_path):
+    runs = tmp_path / "runs"
+    jobs.start(spec(steps=30), runs_dir=runs, name="keep")
+    assert jobs.wait("keep", runs, timeout_s=120).state == "completed"
+    files = jobs.take_away_files("keep", runs)
+    assert list(files) == ["run file", "last checkpoint", "metrics"]
+    assert jobs.load_checkpoint(files["last checkpoint"])["step"] == 30
+    text = jobs.metrics_csv("keep", runs)
+    assert text.splitlines()[0].startswith("step,")
+    assert len(text.splitlines()) == 31
+    # A line torn by a kill is left out of the CSV a user downloads.
+    with open(files["metrics"], "a") as handle:
+        handle.write("31,0,0.12")
+    assert jobs.metrics_csv("keep", runs) == text
+    with pytest.raises(CgvizError):
+        jobs.take_away_files("no-such-run", runs)
