@@ -125,7 +125,8 @@ def main() -> None:
                 "process; measured = peak resident memory (`ru_maxrss`). The estimate is what "
                 "the Training page and the CLI check against the free memory before a run "
                 "starts (`cgviz.training.memory`); it should sit at or a little above the "
-                f"measurement.\n\n{text}\n")
+                "measurement. A run may take 80 % of the free memory, a margin for where the "
+                f"estimate falls short.\n\n{text}\n")
         write_section(args.markdown, "training_memory", "Training memory: estimate against "
                       "measurement", body)
 
