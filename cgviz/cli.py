@@ -306,6 +306,61 @@ def _system_arguments(parser: argparse.ArgumentParser, defaults_from: str | None
                           help="ignore any box in the files")
 
 
+def _cmd_map(args: argparse.Namespace) -> int:
+    """Map the user's system (METIS or residues); write the cgviz mapping, .ndx and JSON."""
+    from cgviz import io, mapping, mapping_export, system
+
+    mapping_export._file_names(args.stem)  # a plain file name, checked before any work
+    full = io._resolve_topology(args.topology).topology  # the whole file, water and all
+    if not args.trajectory:
+        # The topology's own coordinates (a .pdb, .gro) are enough: bonds a file lacks are
+        # inferred from its first frame.
+        if io._extension(args.topology) not in io.SELF_TOPOLOGY_EXTENSIONS:
+            raise CgvizError(f"Topology '{args.topology}' holds no coordinates.",
+                             hint="Add --trajectory FILE (one file is enough).")
+        args.trajectory, args.topology = [args.topology], None
+    if args.bond_cutoff_nm is not None and not args.guess_bonds:
+        raise CgvizError("--bond-cutoff-nm goes with --guess-bonds.",
+                         hint="Add --guess-bonds, or leave the cutoff out.")
+    args.periodic = False  # the mapping depends on the bonds only: no unwrapping needed
+    chosen = _user_system(args)
+    # Where the kept atoms are in the file (water is dropped by default), so that the .ndx
+    # numbers atoms as the file and a .tpr made from it do.
+    kept, _ = system._select(full, args.selection, keep_solvent=False)
+    for note in chosen.notes:
+        print(f"note: {note}")
+    options = dict(properties=chosen.properties, guess_bonds=args.guess_bonds,
+                   coordinates=chosen.trajectories[0] if args.guess_bonds else None,
+                   bond_cutoff_nm=args.bond_cutoff_nm)
+    try:
+        if args.residues_per_bead is not None:
+            cg = mapping.residue_mapping(chosen.topology, args.residues_per_bead, **options)
+        else:
+            cg = mapping.metis_mapping(chosen.topology, args.atoms_per_bead, **options)
+    except CgvizError as error:
+        if error.hint and "guess_bonds=True" in error.hint:
+            raise CgvizError(error.problem, hint="Load a topology with bonds (PDB with "
+                             "CONECT records, PSF, PRMTOP, mol2, ...), or add --guess-bonds "
+                             "(bead models also --bond-cutoff-nm X).") from error
+        raise
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CgvizError(f"Cannot make the folder {out} ({error.strerror or error}).",
+                         hint="Give --out a folder you can write to.") from error
+    saved = cg.save(out / f"{args.stem}.json")
+    ndx, beads = mapping_export.write_mapping_files(cg, out, args.stem, topology=full,
+                                                    atom_indices=kept)
+    print(f"{cg.method} mapping: {cg.n_atoms} atoms -> {cg.n_beads} beads, "
+          f"{len(cg.bead_bonds)} CG bonds")
+    print(f"wrote {saved} (the cgviz mapping: cgviz.mapping.load_mapping, page 2's upload)")
+    print(f"wrote {ndx} (GROMACS index: [ System ] of {full.n_atoms} atoms, then bead k as "
+          "group k, atoms numbered as in the topology file)")
+    print(f"wrote {beads} (bead names, types, masses, residues, atoms, CG bonds)")
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     """``streamlit run app.py`` from the repository this cgviz is installed from."""
     import subprocess
@@ -389,6 +444,32 @@ def build_parser() -> argparse.ArgumentParser:
                       help="cancel: seconds to wait before killing the process")
     runs.set_defaults(func=_cmd_runs)
     __import__("cgviz.memnets.cli", fromlist=["register"]).register(sub)  # no torch import
+
+    cg_map = sub.add_parser(
+        "map", help="map your system to beads: the cgviz mapping + a GROMACS .ndx + a JSON "
+        "of the beads",
+        description="Build a METIS (or residue) mapping of your system and write "
+        "STEM.json (the cgviz mapping), STEM.ndx (GROMACS index: [ System ], then one group "
+        "per bead, atoms numbered as in the topology file) and STEM_beads.json (bead names, "
+        "types, masses, residues, atoms, CG bonds) into --out.")
+    cg_map.add_argument("--topology", required=True, help="topology file (.pdb, .gro, "
+                        ".prmtop, .psf, ...); a .pdb or .gro needs no --trajectory")
+    cg_map.add_argument("--trajectory", nargs="+", metavar="X",
+                        help="coordinates (only the first frame matters: for inferring "
+                        "missing bonds)")
+    cg_map.add_argument("--selection", help="mdtraj selection of the atoms to map (default: "
+                        "all atoms but water)")
+    size = cg_map.add_mutually_exclusive_group(required=True)
+    size.add_argument("--atoms-per-bead", type=float, help="METIS: atoms per bead (e.g. 4)")
+    size.add_argument("--residues-per-bead", type=int, help="one bead per N residues")
+    cg_map.add_argument("--guess-bonds", action="store_true",
+                        help="infer every bond from distances in the first frame")
+    cg_map.add_argument("--bond-cutoff-nm", type=float,
+                        help="with --guess-bonds, for bead models: bond below this distance")
+    cg_map.add_argument("--out", default="mapping", help="output folder (default: mapping)")
+    cg_map.add_argument("--stem", default="mapping",
+                        help="file name stem (default: mapping)")
+    cg_map.set_defaults(func=_cmd_map)
 
     train = sub.add_parser("train-simulator", help="train the CG simulator (a run directory)")
     train.add_argument("config", nargs="?", help="YAML training config (keys of "

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from cgviz import CgvizError, figures, mapping, ui
+from cgviz import CgvizError, figures, mapping, mapping_export, ui
 
 st.set_page_config(page_title="cgviz · Coarse-Graining", page_icon="🧬", layout="wide")
 st.title("2 · Coarse-Graining")
@@ -94,3 +94,7 @@ st.download_button("Download mapping + bead trajectory (zip: JSON, PDB, XTC, sid
                    data=lambda: ui.bead_files_zip(cg, system.trajectories),
                    file_name="cgviz-beads.zip",
                    mime="application/zip")
+st.download_button("Download the mapping for GROMACS (zip: .ndx + bead types JSON)",
+                   data=lambda: mapping_export.mapping_files_zip(cg), file_name="cgviz-ndx.zip",
+                   mime="application/zip", help="Atoms numbered as here, without water; "
+                   "`python -m cgviz map` numbers them as in your topology file.")
