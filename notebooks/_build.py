@@ -722,6 +722,7 @@ NB04 = [
     from cgviz.datasets.alanine import STATE_NAMES, conformational_states
     from cgviz.memnets import MEMnets, MEMnetsConfig, igme
     from cgviz.memnets import figures as mfig
+    from cgviz.memnets.report import cv_report
     """),
     md("""
     ## Features
@@ -801,8 +802,9 @@ NB04 = [
       depend on τ.
     """),
     code("""
-    analyses = igme.compare_cvs({"MEMnets": cvs, "TICA": tica}, range(1, 11),
-                                fit_lagtimes=LAGS[1:], tau_0=LAGS[0], dt=dt)
+    # The same one call as the MEMnets page: MEMnets beside TICA, analysed alike.
+    report = cv_report(model, features, dt, "alanine dipeptide", analysis_lagtimes=range(1, 11))
+    analyses = list(report.analyses)
     mfig.log_lambda_figure(analyses, title="ln λ(τ) and the IGME fit").show()
     """),
     code("""
