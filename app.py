@@ -28,7 +28,7 @@ def preview_pictures() -> list[str]:
 
 
 def _preload_for_next_page(name: str) -> None:
-    from cgviz import ui  # ui imports mdtraj: in the background, off this page's path
+    from cgviz.app import ui  # ui imports mdtraj: in the background, off this page's path
 
     ui.preload_trajectory_page(name)
 

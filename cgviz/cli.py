@@ -308,7 +308,8 @@ def _system_arguments(parser: argparse.ArgumentParser, defaults_from: str | None
 
 def _cmd_map(args: argparse.Namespace) -> int:
     """Map the user's system (METIS or residues); write the cgviz mapping, .ndx and JSON."""
-    from cgviz import io, mapping, mapping_export, system
+    from cgviz import io, mapping, system
+    from cgviz.mapping import export as mapping_export
 
     mapping_export._file_names(args.stem)  # a plain file name, checked before any work
     full = io._resolve_topology(args.topology).topology  # the whole file, water and all

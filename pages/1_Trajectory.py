@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from cgviz import CgvizError, figures, io, ui
+from cgviz import CgvizError, figures, io
+from cgviz.app import ui
 
 st.set_page_config(page_title="cgviz · Trajectory", page_icon="🧬", layout="wide")
 st.title("1 · Trajectory")

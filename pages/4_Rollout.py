@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from cgviz import CgvizError, figures, markov_view, ui
+from cgviz import CgvizError, figures
+from cgviz.app import markov_view, ui
 
 st.set_page_config(page_title="cgviz · Rollout", page_icon="🧬", layout="wide")
 st.title("4 · Rollout")

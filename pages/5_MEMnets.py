@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from cgviz import CgvizError, markov_view, memnets_view, ui
+from cgviz import CgvizError
+from cgviz.app import markov_view, memnets_view, ui
 
 st.set_page_config(page_title="cgviz · MEMnets", page_icon="🧬", layout="wide")
 st.title("5 · MEMnets")

@@ -49,7 +49,7 @@ def test_home_page_preloads_the_trajectory_demo_in_the_background():
     by all sessions), so that page starts sooner and builds nothing."""
     import time
 
-    from cgviz import ui
+    from cgviz.app import ui
 
     ui._DEMOS.pop("alanine-dipeptide", None)
     ui._VIEWS.clear()

@@ -8,7 +8,7 @@ import pytest
 from app_support import chart_titles
 from streamlit.testing.v1 import AppTest
 
-from cgviz import ui
+from cgviz.app import ui
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,8 @@ import pytest
 from app_support import chart_titles
 from streamlit.testing.v1 import AppTest
 
-from cgviz import CgvizError, datasets, ui
+from cgviz import CgvizError, datasets
+from cgviz.app import ui
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cgviz import CgvizError, datasets, paths, ui
+from cgviz import CgvizError, datasets, paths
+from cgviz.app import ui
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -83,7 +83,7 @@ def test_rollout_page_compares_markov_models_of_rollout_and_md():
 def test_rollout_page_uses_the_system_in_use_and_warns_about_training_frames():
     """The system page 1 loaded is what page 4 starts from; the bundled model was trained
     on polymer-train, so rolling out on it says so loudly."""
-    from cgviz import ui
+    from cgviz.app import ui
 
     at = page("4_Rollout.py")
     at.session_state[ui.SYSTEM_KEY] = ui._load_demo("polymer-train")
@@ -155,7 +155,7 @@ def test_training_page_trains_the_system_in_use(tmp_path, monkeypatch):
     gets its own copy of the atoms kept; a system too short for the history is refused
     before anything is launched."""
     from cgviz import system as cg_system
-    from cgviz import ui
+    from cgviz.app import ui
 
     monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
     paths = datasets.demo_paths("alanine-dipeptide-450k")
@@ -225,7 +225,7 @@ def test_train_on_page_3_then_roll_out_on_page_4(which, tmp_path, monkeypatch):
     residues, or interacting chains in a periodic box) trained for a few steps on page 3,
     then rolled out from its held-out frames on page 4 with that run's checkpoint."""
     from cgviz import system as cg_system
-    from cgviz import ui
+    from cgviz.app import ui
 
     monkeypatch.setenv("CGVIZ_RUNS_DIR", str(tmp_path))
     if which == "protein":

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import tables
 
-from cgviz import CgvizError, datasets, io, ui
+from cgviz import CgvizError, datasets, io
+from cgviz.app import ui
 from cgviz.io import safety
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -412,3 +412,33 @@ def test_polymer_demo_identity_and_monomer_mappings():
     chain_of_atom = np.array([atom.residue.chain.index for atom in traj.topology.atoms])
     np.testing.assert_array_equal(monomers.bead_molecules[monomers.assignment], chain_of_atom)
     check_mapping_invariants(monomers, traj.topology, demo.masses)
+
+
+def test_the_subset_of_one_molecule_renumbers_atoms_beads_and_bonds():
+    """The Coarse-Graining page's picture: a subset keeps only bonds with both ends shown,
+    numbered locally, and beads at their mass-weighted centres."""
+    from cgviz import datasets
+    from cgviz.mapping import metis_mapping
+    from cgviz.mapping.subset import mapping_subset
+
+    demo = datasets.load_demo("polymer-box")
+    traj = demo.trajectories[0]
+    cg = metis_mapping(traj.topology, 4,
+                       properties=io.AtomProperties(demo.atom_types, demo.masses))
+    first = np.array([a.index for a in traj.topology.chain(0).atoms])
+    whole = mapping_subset(cg, traj.xyz[0])
+    part = mapping_subset(cg, traj.xyz[0], first[::-1])
+    assert len(whole.beads) == cg.n_beads and len(part.atoms) == len(first)
+    np.testing.assert_array_equal(part.atoms, first)  # sorted
+    assert set(part.beads) == set(cg.assignment[first])
+    assert part.atom_bonds.max() < len(first) and part.bead_bonds.max() < len(part.beads)
+    assert len(part.bead_bonds) == sum(1 for i, j in cg.bead_bonds
+                                       if i in part.beads and j in part.beads)
+    np.testing.assert_allclose(part.bead_xyz, cg.map_positions(traj.xyz[0])[part.beads],
+                               atol=1e-6)
+    np.testing.assert_array_equal(part.beads[part.atom_bead], cg.assignment[first])
+    assert len(part.labels) == len(part.table["bead"]) == len(part.beads)
+    with pytest.raises(CgvizError):
+        mapping_subset(cg, traj.xyz[0][:5])
+    with pytest.raises(CgvizError):
+        mapping_subset(cg, traj.xyz[0], [cg.n_atoms])

@@ -1,4 +1,4 @@
-"""cgviz.mapping_export and `python -m cgviz map`: a mapping as a GROMACS .ndx file and a
+"""cgviz.mapping.export and `python -m cgviz map`: a mapping as a GROMACS .ndx file and a
 JSON of the beads, on real METIS mappings of the alanine demo and of small topologies."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from conftest import build_peptide_topology
 from cgviz import datasets
 from cgviz.errors import CgvizError
 from cgviz.mapping import CGMapping, load_mapping, metis_mapping
-from cgviz.mapping_export import (
+from cgviz.mapping.export import (
     bead_group_names,
     bead_types_json,
     mapping_files_zip,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cgviz import CgvizError, analysis, figures, ui
+from cgviz import CgvizError, analysis, figures
+from cgviz.app import ui
 
 
 def cv_section(cv_sets: dict, dt_ps: float | None, default_lag: int,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cgviz import CgvizError, figures, io, jobs, ui
+from cgviz import CgvizError, figures, io, jobs
+from cgviz.app import ui
 
 REPORT_KEY = "cgviz.memnets"
 
