@@ -376,10 +376,23 @@ def _cmd_app(args: argparse.Namespace) -> int:
     return subprocess.call(command, cwd=str(app.parent))
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Help that shows each option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" not in text and action.option_strings and action.nargs != 0
+                and action.default not in (None, False, argparse.SUPPRESS)
+                and not isinstance(action, argparse._VersionAction)):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cgviz import __version__
 
-    parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cgviz", description=__doc__.splitlines()[0],
+                                     formatter_class=_HelpWithDefaults)
     parser.add_argument("--version", action="version", version=f"cgviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     app = sub.add_parser("app", help="start the Streamlit app (streamlit run app.py)",
@@ -495,7 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu", help="cpu, cuda:N, or cuda:0,1 for DDP")
     train.add_argument("--name", help="run name (default: simulator-<date>-<id>)")
     train.add_argument("--runs-dir", help="where runs live (default ./runs or $CGVIZ_RUNS_DIR)")
-    train.add_argument("--checkpoint-every", type=int, default=250)
+    train.add_argument("--checkpoint-every", type=int, default=250,
+                       help="save a numbered checkpoint every this many steps")
     train.add_argument("--background", action="store_true",
                        help="start a detached run and return (watch it with `runs show`)")
     train.set_defaults(func=_cmd_train_simulator)
@@ -531,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "intervals), systems.csv, report.html (a path ending in .json "
                              "writes the JSON there and the others beside it)")
         cmd.set_defaults(func=func)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpWithDefaults
     return parser
 
 

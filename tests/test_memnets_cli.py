@@ -125,3 +125,21 @@ def test_figures_render_from_training_and_analysis():
     # time axes in ps: lag 8 frames at 2 ps
     assert max(built[4].data[0].x) == 16.0
     assert built[6].layout.yaxis.type == "log"
+
+
+def test_dashed_flags_and_the_seed_underscore_aliases_parse_alike():
+    from cgviz.cli import build_parser
+
+    parser = build_parser()
+    dashed = parser.parse_args(["train-memnets", "--lagtimes", "1", "7", "8",
+                                "--encoder-sizes", "3", "2", "--learning-rate", "0.01",
+                                "--n-epochs", "2", "--data-directory", "d", "--no-progress"])
+    seed = parser.parse_args(["train-memnets", "--lagtimes", "1", "7", "8",
+                              "--encoder_sizes", "3", "2", "--learning_rate", "0.01",
+                              "--n_epochs", "2", "--data_directory", "d", "--no_progress"])
+    assert vars(dashed) == vars(seed)
+    assert dashed.encoder_sizes == [3, 2] and dashed.progress is False
+    text = parser._subparsers._group_actions[0].choices["train-memnets"].format_help()
+    assert "--learning-rate" in text and "(default: 0.015)" in text  # thres
+    train = parser._subparsers._group_actions[0].choices["train-simulator"].format_help()
+    assert "(default: 250)" in train and "default: True" not in train

@@ -58,8 +58,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-memnets", help="train MEMnets CVs on .npy feature files (the seed's flags)",
         description="Train MEMnets (memory-kernel minimisation) on every .npy file of a "
         "directory and write the seed script's outputs. Flags as the seed's "
-        "train_memnets.py; or --run_file run.yaml.")
-    add = parser.add_argument
+        "train_memnets.py (dashed, the underscore spellings work too); or --run-file "
+        "run.yaml.")
+    def add(flag: str, *more: str, **options: Any) -> None:
+        """A dashed flag (--learning-rate) with the seed's underscore spelling as an alias
+        (--learning_rate), and the default in the help."""
+        dest = options.setdefault("dest", flag.lstrip("-").replace("-", "_"))
+        names = [flag.replace("_", "-")] + ([flag] if "_" in flag else []) + [
+            m for m in more if m not in (flag, flag.replace("_", "-"))]
+        default = _DEFAULTS.get(dest)
+        help_text = options.get("help", "")
+        if default not in (None, True, False) and "default" not in help_text:
+            options["help"] = f"{help_text} (default: {default})"
+        parser.add_argument(*names, **options)
+
     add("--run_file", "--run-file", dest="run_file",
         help="YAML run file with the same option names; flags given too override it")
     add("--seed", type=int, help="random seed (default 1)")
@@ -69,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--encoder_sizes", type=int, nargs="+",
         help="layer widths: n_features ... n_cvs, e.g. 30 30 30 30 10 3")
     add("--decay_rate", type=float, help="gamma warm-up decay per step (default 0.005)")
-    add("--thres", type=float, help="gamma - 0.5 below which gamma is fixed at 0.5 (0.015)")
+    add("--thres", type=float, help="gamma - 0.5 below which gamma is fixed at 0.5")
     add("--optimizer", help="Adam (default), AdamW, SGD, RMSprop")
     add("--learning_rate", type=float, help="default 1e-3")
     add("--n_epochs", type=int, help="default 50")
