@@ -49,3 +49,14 @@ def test_memnets_run_rejects_unknown_settings(tmp_path):
     Context.config = {"lagtimes": [1, 2, 3], "encoder_sizes": [2, 1]}
     with pytest.raises(CgvizError, match="data_directory"):
         run(Context())
+
+
+def test_memnets_refuses_several_devices_instead_of_using_one(tmp_path):
+    from cgviz import CgvizError, jobs
+    from cgviz.memnets.task import check_single_device
+
+    check_single_device(jobs.parse_device("cpu"))
+    with pytest.raises(CgvizError, match="one device"):
+        check_single_device(jobs.parse_device("cpu:2"))
+    with pytest.raises(CgvizError, match="one device"):
+        check_single_device(jobs.parse_device("cuda:0,1"))

@@ -61,6 +61,9 @@ def launch(kind: str, source, settings: dict, device: str, name: str) -> None:
             spec = jobs.RunSpec(task="simulator", config=config, device=device,
                                 checkpoint_every=max(10, int(s["steps"]) // 10))
         else:
+            from cgviz.memnets.task import check_single_device
+
+            check_single_device(jobs.parse_device(device))
             config = ui.memnets_run_config(chosen, settings["epochs"],
                                            [int(x) for x in settings["lags"].split()],
                                            [int(x) for x in settings["sizes"].split()])

@@ -69,12 +69,21 @@ def read_feature_directory(directory: str | Path, stride: int = 1) -> tuple[list
     return [load_features(path, stride=stride)[0] for path in files], [p.name for p in files]
 
 
+def check_single_device(devices) -> None:
+    """MEMnets trains on one device: refuse several (DDP) instead of silently using one."""
+    if len(list(devices)) > 1:
+        raise CgvizError(f"MEMnets trains on one device; {len(list(devices))} were given.",
+                         hint="Pick one GPU or the CPU (DDP over several is for the "
+                         "simulator).")
+
+
 def run(ctx) -> None:
     """Train MEMnets in a run directory (the ``cgviz.jobs`` task contract)."""
     from cgviz.memnets.cli import write_outputs
     from cgviz.memnets.config import MEMnetsConfig
     from cgviz.memnets.estimator import MEMnets
 
+    check_single_device(ctx.devices)
     options = dict(ctx.config)
     known = {f.name for f in fields(MEMnetsConfig)}
     unknown = sorted(set(options) - known - set(_DATA_KEYS))
