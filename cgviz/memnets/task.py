@@ -83,7 +83,6 @@ def run(ctx) -> None:
     from cgviz.memnets.config import MEMnetsConfig
     from cgviz.memnets.estimator import MEMnets
 
-    check_single_device(ctx.devices)
     options = dict(ctx.config)
     known = {f.name for f in fields(MEMnetsConfig)}
     unknown = sorted(set(options) - known - set(_DATA_KEYS))
@@ -92,6 +91,7 @@ def run(ctx) -> None:
                          hint=f"Use MEMnetsConfig fields and {', '.join(_DATA_KEYS)}.")
     config = MEMnetsConfig.from_dict({k: v for k, v in options.items() if k in known})
     trajectories, names, _ = load_task_data(options)
+    check_single_device(ctx.devices)
     estimator = MEMnets(config, device=ctx.device)
     total = config.n_epochs * len(config.seeds)
 
