@@ -285,7 +285,7 @@ class CGSimulator(nn.Module):
     @torch.no_grad()
     def step(self, embeddings: Tensor, history: Tensor, batch, stochastic: bool = True,
              generator: torch.Generator | None = None, refine_steps: int = 0,
-             refine_epsilon: float = 30.0) -> StepOutput:
+             refine_epsilon: float = 30.0, refine_levels: int | None = None) -> StepOutput:
         """Advance a batch of systems by one model step.
 
         history: (k, n_beads_total, 3) nm, oldest first. ``refine_steps`` > 0 runs annealed
@@ -300,7 +300,8 @@ class CGSimulator(nn.Module):
             a = mu * self.acceleration_scale
         x = history[-1] + (history[-1] - history[-2]) + a
         if refine_steps > 0:
-            x = self.refine(x, latent, batch, refine_steps, refine_epsilon, generator)
+            x = self.refine(x, latent, batch, refine_steps, refine_epsilon, generator,
+                            refine_levels)
         return StepOutput(x, mu * self.acceleration_scale, sigma * self.acceleration_scale)
 
     @torch.no_grad()

@@ -124,6 +124,7 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
             start_frames: Sequence[int] | None = None, stochastic: bool = True,
             refine_steps: int = 0, refine_epsilon: float = 30.0, device: str = "cpu",
             progress: Callable[[int, int], None] | None = None,
+            refine_levels: int | None = None,
             blowup_factor: float = 25.0, should_stop: Callable[[], bool] | None = None
             ) -> Rollout:
     """Roll a batch of systems forward by ``n_steps`` model steps.
@@ -189,7 +190,7 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
                 break
             out = model.step(embeddings, history, batch, stochastic=stochastic,
                              generator=generator, refine_steps=refine_steps,
-                             refine_epsilon=refine_epsilon)
+                             refine_epsilon=refine_epsilon, refine_levels=refine_levels)
             x = out.positions
             if not torch.isfinite(x).all():
                 stop_reason = f"non-finite positions at step {step + 1}"
