@@ -77,9 +77,46 @@ def judge(result, systems, seed: int = 0) -> dict:
             "rg_high": float(np.percentile(boots, 97.5))}
 
 
+def test_chains(model, meta, args) -> None:
+    """The chosen setting on the held-out test chains (never used for the choice)."""
+    from cgviz.simulator import evaluate
+    from cgviz.simulator.rollout import rollout
+
+    levels, eps, steps = args.test.split(":")
+    systems = evaluate.test_systems_for(meta, "polymer-test")
+    n_steps = min(args.test_steps, min(s.n_frames for s in systems) - model.config.history_length)
+    rows = []
+    for label, setting in (("off", (0, 0.0, 0)), (f"{levels} levels, epsilon {eps}, {steps} "
+                                                  "steps per level",
+                                                  (int(levels), float(eps), int(steps)))):
+        result = rollout(model, systems, n_steps, seed=0, refine_steps=setting[2],
+                         refine_epsilon=setting[1], refine_levels=setting[0] or None)
+        verdict = judge(result, systems)
+        rows.append([label, f"{100 * verdict['collisions']:.2f} %",
+                     f"{verdict['rg_bias']:+.3f} ({verdict['rg_low']:+.3f} to "
+                     f"{verdict['rg_high']:+.3f})", setting[0] * setting[2]])
+        print(rows[-1], flush=True)
+    text = table(["refinement", "frames with a collision", "mean-Rg bias, nm (95 % CI)",
+                  "score evaluations per step"], rows)
+    print(text)
+    if args.markdown:
+        body = (f"{machine()}. The setting chosen on validation, on the {len(systems)} held-out "
+                f"test chains (polymer-test), {n_steps} model steps from each chain's start. "
+                f"Goals: collisions < {100 * COLLISION_GOAL:g} % and |mean-Rg bias| < "
+                f"{RG_GOAL_NM} nm. `python benchmarks/refinement_tuning.py --test {args.test}`."
+                f"\n\n{text}\n")
+        write_section(args.markdown, "refinement_test_chains",
+                      "Refinement on the held-out test chains", body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", help="write the table into this markdown file")
+    parser.add_argument("--test", metavar="LEVELS:EPSILON:STEPS",
+                        help="instead of the grid: judge this one setting (chosen on "
+                        "validation) on the 12 held-out test chains, beside no refinement")
+    parser.add_argument("--test-steps", type=int, default=300,
+                        help="model steps per test chain with --test")
     parser.add_argument("--section", default="refinement_tuning",
                         help="the markdown section to write (a second grid gets its own)")
     parser.add_argument("--steps-per-level", type=int, default=3)
@@ -96,6 +133,9 @@ def main() -> None:
     from cgviz.simulator.rollout import rollout
 
     model, meta = load_simulator(datasets.BUNDLED_DATA_DIR / "simulator_cpu_demo.pt")
+    if args.test:
+        test_chains(model, meta, args)
+        return
     systems = validation_systems(meta)
     k = model.config.history_length
     n_steps = min(s.n_frames for s in systems) - k

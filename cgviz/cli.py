@@ -530,10 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--n-steps", type=int, default=1000)
         cmd.add_argument("--seed", type=int, default=0)
         cmd.add_argument("--refine", type=int, default=0,
-                         help="annealed-Langevin steps per noise level (0 = off; 3 removes "
-                         "most bead collisions)")
-        cmd.add_argument("--refine-epsilon", type=float, default=30.0,
-                         help="refinement step factor: eta_i = epsilon * s_i^2")
+                         help="annealed-Langevin steps per noise level (0 = off; 7, with "
+                         "the default factor and levels, was chosen on validation frames: "
+                         "docs/evaluation.md)")
+        cmd.add_argument("--refine-epsilon", type=float,
+                         help="refinement step factor: eta_i = epsilon * s_i^2 (default: "
+                         "cgviz.simulator.model.REFINE_EPSILON, 10)")
         cmd.add_argument("--device", default="cpu")
         if command == "rollout":
             cmd.add_argument("--n-systems", type=int, help="only the first N systems")

@@ -603,12 +603,16 @@ NB03 = [
     other. The score network can fix that: after each step, a few steps of *annealed Langevin
     dynamics*, $x \\leftarrow x + \\eta_i\\, s(x) + \\sqrt{2\\eta_i}\\, z$ from a large noise
     level down to a small one, push the configuration towards what the data look like. It
-    costs a model evaluation per Langevin step, so it is much slower. Compare 100 steps of two
-    chains with and without it:
+    costs a model evaluation per Langevin step, so it is much slower. The defaults (which
+    noise levels, the step size, and `REFINE_STEPS` steps per level) were chosen on validation
+    frames for collisions and chain size together (docs/evaluation.md). Compare 100 steps of
+    two chains with and without it:
     """),
     code("""
+    from cgviz.simulator.model import REFINE_STEPS
+
     plain = rollout(model, systems[:2], 100, seed=0)
-    refined = rollout(model, systems[:2], 100, seed=0, refine_steps=3)
+    refined = rollout(model, systems[:2], 100, seed=0, refine_steps=REFINE_STEPS)
     """),
     code("""
     def collisions(frames, system):
@@ -622,7 +626,8 @@ NB03 = [
             np.mean([collisions(refined.generated(i), systems[i]) for i in range(2)])],
         "simulated ns / wall s": [np.nan, plain.simulated_ns_per_wall_second,
                                   refined.simulated_ns_per_wall_second]},
-        index=["reference MD", "model, no refinement", "model, 3 refinement steps per level"])
+        index=["reference MD", "model, no refinement",
+               f"model, {REFINE_STEPS} refinement steps per level"])
     """),
     md("""
     ## The paper's measures, across all 12 chains
@@ -659,7 +664,7 @@ NB03 = [
       reproduces its own relaxation times with r² of about 0.06, so no model can be judged
       on them with this data; longer held-out chains are needed for that. docs/evaluation.md reports the long evaluation (10⁴ steps per
       chain, with refinement):
-      `python -m cgviz evaluate-simulator cgviz/datasets/data/simulator_cpu_demo.pt --n-steps 10000 --refine 3`
+      `python -m cgviz evaluate-simulator cgviz/datasets/data/simulator_cpu_demo.pt --n-steps 10000 --refine 7`
       takes about a quarter of an hour on two cores. Compare your numbers with it and with
       the paper.
     * The paper's model is about six times larger and trained for 5·10⁵ steps on a GPU; this

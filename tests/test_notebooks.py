@@ -199,7 +199,7 @@ def _check_03(notebook, text: str, workdir: Path) -> None:
     assert "mean Rg r^2 across systems" in text and "relaxation time r^2 (log)" in text
     assert "ci95_low" in text and "ci95_high" in text  # the bootstrap intervals
     assert "0.90" in text and "0.48" in text      # the paper's column
-    assert "model, 3 refinement steps per level" in text
+    assert "model, 7 refinement steps per level" in text
 
 
 def _check_04(notebook, text: str, workdir: Path) -> None:

@@ -177,3 +177,23 @@ def test_dynamics_mlp_depth_is_its_own_setting(equivariant):
     assert M.parameter_count(slim) < M.parameter_count(same)
     with pytest.raises(CgvizError):
         M.CGSimulator(M.SimulatorConfig(**base, dynamics_mlp_hidden_layers=0), stats)
+
+
+def test_refinement_defaults_are_the_validated_ones():
+    """Without arguments, a rollout refines over the lower REFINE_LEVEL_FRACTION of the
+    trained noise levels with step factor REFINE_EPSILON (chosen on validation frames,
+    docs/evaluation.md): the same as passing them."""
+    from cgviz.simulator.model import REFINE_EPSILON, REFINE_LEVEL_FRACTION, default_refine_levels
+
+    systems = make_systems(n_frames=12)
+    model = make_model(systems)
+    n_levels = len(model.score_noise)
+    levels = default_refine_levels(n_levels)
+    assert levels == max(1, round(REFINE_LEVEL_FRACTION * n_levels)) and 1 <= levels <= n_levels
+    implicit = rollout(model, systems, 2, seed=4, refine_steps=2, blowup_factor=1e9)
+    explicit = rollout(model, systems, 2, seed=4, refine_steps=2, blowup_factor=1e9,
+                       refine_epsilon=REFINE_EPSILON, refine_levels=levels)
+    np.testing.assert_array_equal(implicit.positions[0], explicit.positions[0])
+    other = rollout(model, systems, 2, seed=4, refine_steps=2, blowup_factor=1e9,
+                    refine_epsilon=REFINE_EPSILON, refine_levels=n_levels)
+    assert not np.allclose(implicit.positions[0][-1], other.positions[0][-1])

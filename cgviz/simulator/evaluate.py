@@ -305,7 +305,7 @@ def bootstrap_intervals(scores: Sequence[SystemScores], n_samples: int = BOOTSTR
 
 
 def evaluate(model, systems: Sequence, n_steps: int, seed: int = 0, refine_steps: int = 0,
-             refine_epsilon: float = 30.0, stochastic: bool = True, device: str = "cpu",
+             refine_epsilon: float | None = None, stochastic: bool = True, device: str = "cpu",
              progress: Callable[[int, int], None] | None = None, rollout_result=None,
              bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> tuple[EvaluationReport, object]:
     """Roll out every system from its first history window and score it against its MD.

@@ -26,6 +26,20 @@ from torch import Tensor, nn
 from cgviz.errors import CgvizError
 
 
+#: Refinement defaults, chosen on the validation frames of the bundled model's training
+#: chains for collisions and size together (benchmarks/refinement_tuning.py,
+#: docs/evaluation.md): the lower 60 % of the trained score noise levels, step factor
+#: eta_i = REFINE_EPSILON * s_i^2, and REFINE_STEPS Langevin steps per level.
+REFINE_EPSILON = 10.0
+REFINE_LEVEL_FRACTION = 0.6
+REFINE_STEPS = 7
+
+
+def default_refine_levels(n_levels: int) -> int:
+    """How many of the smallest of ``n_levels`` noise levels refinement uses by default."""
+    return max(1, min(int(n_levels), round(REFINE_LEVEL_FRACTION * int(n_levels))))
+
+
 @dataclass(frozen=True)
 class SimulatorConfig:
     """Sizes and physics settings of a CGSimulator (all lengths in nm).
@@ -285,13 +299,15 @@ class CGSimulator(nn.Module):
     @torch.no_grad()
     def step(self, embeddings: Tensor, history: Tensor, batch, stochastic: bool = True,
              generator: torch.Generator | None = None, refine_steps: int = 0,
-             refine_epsilon: float = 30.0, refine_levels: int | None = None) -> StepOutput:
+             refine_epsilon: float | None = None, refine_levels: int | None = None
+             ) -> StepOutput:
         """Advance a batch of systems by one model step.
 
         history: (k, n_beads_total, 3) nm, oldest first. ``refine_steps`` > 0 runs annealed
         Langevin refinement with that many steps per noise level, step size
         ``eta_i = refine_epsilon * s_i^2 / s_min^2`` scaled from the smallest level.
         """
+        refine_epsilon = REFINE_EPSILON if refine_epsilon is None else refine_epsilon
         mu, sigma, latent = self.predict(embeddings, history, batch)
         if stochastic:
             z = torch.randn(mu.shape, generator=generator, device="cpu").to(mu.device)
@@ -310,12 +326,13 @@ class CGSimulator(nn.Module):
                levels: int | None = None) -> Tensor:
         """Annealed Langevin dynamics from ``positions`` over the score noise ladder.
 
-        Uses the smallest ``levels`` rungs of the ladder (default: the lower half, from
-        a tenth of the bond length down), largest first.
+        Uses the smallest ``levels`` rungs of the ladder, largest first (default:
+        :func:`default_refine_levels`, the lower 60 %, chosen on validation frames with
+        ``epsilon`` = :data:`REFINE_EPSILON`; docs/evaluation.md).
         """
         ladder = self.score_noise
         if levels is None:
-            levels = max(1, len(ladder) // 2)
+            levels = default_refine_levels(len(ladder))
         ladder = ladder[-levels:]
         s_min = ladder[-1]
         x = positions

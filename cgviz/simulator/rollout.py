@@ -122,7 +122,7 @@ class Rollout:
 
 def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
             start_frames: Sequence[int] | None = None, stochastic: bool = True,
-            refine_steps: int = 0, refine_epsilon: float = 30.0, device: str = "cpu",
+            refine_steps: int = 0, refine_epsilon: float | None = None, device: str = "cpu",
             progress: Callable[[int, int], None] | None = None,
             refine_levels: int | None = None,
             blowup_factor: float = 25.0, should_stop: Callable[[], bool] | None = None
@@ -139,9 +139,11 @@ def rollout(model, systems: Sequence, n_steps: int, seed: int = 0,
         possible, history_length - 1).
     stochastic: sample a ~ N(mu, sigma) (True) or take mu (False).
     refine_steps: annealed-Langevin steps per noise level after each step (0 = off).
-    refine_epsilon: step-size factor, eta_i = refine_epsilon * s_i^2 (s_i in nm). Measured on
-        the held-out chains with the bundled model, 3 steps per level: 1 -> 49 % of frames
-        with a collision, 10 -> 5.5 %, 30 -> 0.17 %, 100 -> 1.9 % (0 steps: 63 %).
+    refine_epsilon: step-size factor, eta_i = refine_epsilon * s_i^2 (s_i in nm); default
+        ``model.REFINE_EPSILON``, chosen with 7 steps per level on validation frames
+        (docs/evaluation.md, benchmarks/refinement_tuning.py).
+    refine_levels: how many of the smallest noise levels refinement uses (default
+        ``model.default_refine_levels``: the lower 60 %).
     progress: called as progress(steps_done, n_steps) now and then.
     blowup_factor: stop when a bead moves more than this many velocity scales in one step.
     should_stop: polled every step; returning True stops the rollout (reason "stopped").
