@@ -37,7 +37,7 @@ from typing import Any
 
 from cgviz.errors import CgvizError
 
-__all__ = ["register", "run_training", "write_outputs", "RUN_KEYS"]
+__all__ = ["register", "run_training", "RUN_KEYS"]
 
 #: Options of a run (CLI flag names without dashes); also the keys of a run file.
 RUN_KEYS = ("seed", "seeds", "device", "lagtimes", "encoder_sizes", "decay_rate", "thres",
@@ -235,70 +235,9 @@ def run_training(options: dict[str, Any]) -> Path:
     finally:
         if bar is not None:
             bar.close()
+    from cgviz.memnets.export import write_outputs
+
     model = write_outputs(estimator, trajectories, file_names, model_dir)
     print(f"MEMnets: kept seed {model.seed}; time scales (frames) "
           f"{np.round(model.estimate(trajectories).time_scales, 2).tolist()} -> {root}")
     return root
-
-
-def write_outputs(estimator: Any, trajectories: list, file_names: list[str],
-                  model_dir: Path) -> Any:
-    """Write the seed script's result files for a fitted ``MEMnets`` into ``model_dir``.
-
-    Parameters
-    ----------
-    estimator : a fitted :class:`~cgviz.memnets.estimator.MEMnets`
-    trajectories : the (n_frames, n_features) arrays it was trained on
-    file_names : one name per trajectory, for ``cvs_<name>`` (e.g. "traj0.npy")
-    model_dir : the seed's ``checkpoints`` directory (created if missing)
-
-    Returns
-    -------
-    the kept :class:`~cgviz.memnets.estimator.MEMnetsModel`
-    """
-    import numpy as np
-    import torch
-    import yaml
-
-    from cgviz.memnets.export import cv_table_csv
-
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model = estimator.fetch_model()
-    history = model.history
-    config = model.config
-
-    def save(name: str, values: Any) -> None:
-        np.save(model_dir / name, np.asarray(values))
-
-    for split, fields in (("training", ("loss", "lm", "m0", "log_lambda_hat", "gamma", "rmse")),
-                          ("validation", ("lm", "m0", "log_lambda_hat", "gamma", "rmse"))):
-        source = "train" if split == "training" else "validation"
-        for field in fields:
-            seed_name = "m0_tilde" if field == "m0" else field
-            save(f"{split}_{seed_name}.npy", history.array(field, source))
-    if history.validation:
-        save("validation_Y.npy", history.array("log_lambda", "validation")[:, 1:])
-        save("validation_Y_predict.npy", history.array("log_lambda_fit", "validation")[:, 1:])
-    (model_dir / "seeds.yaml").write_text(yaml.safe_dump(
-        {"kept_seed": model.seed, "final_validation_loss": {int(k): float(v) for k, v in
-                                                            model.seed_losses.items()}}))
-    for epoch in sorted(estimator.snapshots):
-        snapshot = estimator.model_at(epoch)
-        torch.save(snapshot.lobe.state_dict(), model_dir / f"model_{epoch}epochs.pytorch")
-        snapshot.save(model_dir / f"model_{epoch}epochs.pt")
-        results = model_dir / f"model_{epoch}epochs_results"
-        cv_dir = model_dir / f"model_{epoch}epochs_cvs"
-        results.mkdir(exist_ok=True)
-        cv_dir.mkdir(exist_ok=True)
-        estimate = snapshot.estimate(trajectories)
-        for field, values in (("time_scales", estimate.time_scales),
-                              ("log_lambda_hat", estimate.log_lambda_hat),
-                              ("m0_tilde", estimate.m0), ("lm", estimate.lm), ("Y", estimate.Y),
-                              ("Y_predict", estimate.Y_predict), ("rmse", estimate.rmse)):
-            np.save(results / f"model_{epoch}epochs_{field}.npy", values)
-        cvs = snapshot.cvs(trajectories, tau=config.lagtimes[-1])
-        for name, cv in zip(file_names, cvs):
-            np.save(cv_dir / f"cvs_{name}", cv)
-        (cv_dir / "cvs.csv").write_text(cv_table_csv({"MEMnets": cvs}))
-    return model

@@ -1,6 +1,9 @@
 """CVs as files a researcher takes away: ``.npy`` per trajectory and one long CSV.
 
 numpy only (no torch), so the app can offer the download without loading the model code.
+
+:func:`write_outputs` writes the published script's result files of a fitted model (the
+``train-memnets`` command and the memnets run task both use it).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["cv_table_csv", "cv_files_zip", "write_cv_files"]
+__all__ = ["cv_table_csv", "cv_files_zip", "write_cv_files", "write_outputs"]
 
 
 def _named_sets(cv_sets: Any) -> dict[str, list[np.ndarray]]:
@@ -73,3 +76,64 @@ def write_cv_files(cv_sets: Any, directory: str | Path, dt_ps: float | None = No
     with zipfile.ZipFile(io.BytesIO(cv_files_zip(cv_sets, dt_ps))) as archive:
         archive.extractall(directory)
     return directory
+
+
+def write_outputs(estimator: Any, trajectories: list, file_names: list[str],
+                  model_dir: Path) -> Any:
+    """Write the seed script's result files for a fitted ``MEMnets`` into ``model_dir``.
+
+    Parameters
+    ----------
+    estimator : a fitted :class:`~cgviz.memnets.estimator.MEMnets`
+    trajectories : the (n_frames, n_features) arrays it was trained on
+    file_names : one name per trajectory, for ``cvs_<name>`` (e.g. "traj0.npy")
+    model_dir : the seed's ``checkpoints`` directory (created if missing)
+
+    Returns
+    -------
+    the kept :class:`~cgviz.memnets.estimator.MEMnetsModel`
+    """
+    import numpy as np
+    import torch
+    import yaml
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model = estimator.fetch_model()
+    history = model.history
+    config = model.config
+
+    def save(name: str, values: Any) -> None:
+        np.save(model_dir / name, np.asarray(values))
+
+    for split, fields in (("training", ("loss", "lm", "m0", "log_lambda_hat", "gamma", "rmse")),
+                          ("validation", ("lm", "m0", "log_lambda_hat", "gamma", "rmse"))):
+        source = "train" if split == "training" else "validation"
+        for field in fields:
+            seed_name = "m0_tilde" if field == "m0" else field
+            save(f"{split}_{seed_name}.npy", history.array(field, source))
+    if history.validation:
+        save("validation_Y.npy", history.array("log_lambda", "validation")[:, 1:])
+        save("validation_Y_predict.npy", history.array("log_lambda_fit", "validation")[:, 1:])
+    (model_dir / "seeds.yaml").write_text(yaml.safe_dump(
+        {"kept_seed": model.seed, "final_validation_loss": {int(k): float(v) for k, v in
+                                                            model.seed_losses.items()}}))
+    for epoch in sorted(estimator.snapshots):
+        snapshot = estimator.model_at(epoch)
+        torch.save(snapshot.lobe.state_dict(), model_dir / f"model_{epoch}epochs.pytorch")
+        snapshot.save(model_dir / f"model_{epoch}epochs.pt")
+        results = model_dir / f"model_{epoch}epochs_results"
+        cv_dir = model_dir / f"model_{epoch}epochs_cvs"
+        results.mkdir(exist_ok=True)
+        cv_dir.mkdir(exist_ok=True)
+        estimate = snapshot.estimate(trajectories)
+        for field, values in (("time_scales", estimate.time_scales),
+                              ("log_lambda_hat", estimate.log_lambda_hat),
+                              ("m0_tilde", estimate.m0), ("lm", estimate.lm), ("Y", estimate.Y),
+                              ("Y_predict", estimate.Y_predict), ("rmse", estimate.rmse)):
+            np.save(results / f"model_{epoch}epochs_{field}.npy", values)
+        cvs = snapshot.cvs(trajectories, tau=config.lagtimes[-1])
+        for name, cv in zip(file_names, cvs):
+            np.save(cv_dir / f"cvs_{name}", cv)
+        (cv_dir / "cvs.csv").write_text(cv_table_csv({"MEMnets": cvs}))
+    return model

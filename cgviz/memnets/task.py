@@ -79,7 +79,7 @@ def check_single_device(devices) -> None:
 
 def run(ctx) -> None:
     """Train MEMnets in a run directory (the ``cgviz.jobs`` task contract)."""
-    from cgviz.memnets.cli import write_outputs
+    from cgviz.memnets.export import write_outputs
     from cgviz.memnets.config import MEMnetsConfig
     from cgviz.memnets.estimator import MEMnets
 
